@@ -1,0 +1,181 @@
+// Package config is berthd's TOML configuration. Every key is optional; the
+// defaults are in Default and documented, key by key, in DefaultTOML, which
+// `berthd config default` prints. Flags override the file.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// DefaultPath is where berthd looks for its config when --config is not given.
+const DefaultPath = "/etc/berth/config.toml"
+
+// Config is the daemon's configuration.
+type Config struct {
+	// Root holds persistent state: metadata, content, snapshots.
+	Root string `toml:"root"`
+	// State holds runtime state that dies with the machine: sockets, bundles.
+	State string `toml:"state"`
+	// Listen is the CRI gRPC endpoint, unix:///PATH. Empty: unix://<state>/berth.sock.
+	Listen string `toml:"listen"`
+	// SocketGroup is the group that owns the sockets (mode 0660). Empty: root.
+	SocketGroup string `toml:"socket_group"`
+	// LogLevel is one of debug, info, warn, error.
+	LogLevel string `toml:"log_level"`
+	// MetricsAddress serves Prometheus metrics on host:port when set.
+	MetricsAddress string `toml:"metrics_address"`
+	// CgroupDriver is cgroupfs or systemd; RuntimeConfig reports it to the kubelet.
+	CgroupDriver string `toml:"cgroup_driver"`
+	// DefaultRuntime names the entry of Runtimes used when a request names no handler.
+	DefaultRuntime string `toml:"default_runtime"`
+	// Runtimes are the OCI runtimes, by CRI runtime handler name.
+	Runtimes map[string]Runtime `toml:"runtimes"`
+	// Image configures pulls and image storage.
+	Image Image `toml:"image"`
+	// Registry configures where and how images are fetched.
+	Registry Registry `toml:"registry"`
+	// CNI configures the pod network.
+	CNI CNI `toml:"cni"`
+}
+
+// Runtime is one OCI runtime.
+type Runtime struct {
+	// Path of the binary; a bare name is looked up in PATH.
+	Path string `toml:"path"`
+}
+
+// Image configures pulls.
+type Image struct {
+	// MaxConcurrentDownloads bounds the layers fetched at once per pull.
+	MaxConcurrentDownloads int `toml:"max_concurrent_downloads"`
+	// SyncLayers flushes each unpacked layer to disk (syncfs) before it is
+	// recorded, so a power cut cannot leave a recorded layer half written.
+	SyncLayers bool `toml:"sync_layers"`
+}
+
+// Registry configures registries.
+type Registry struct {
+	// ConfigPath is a docker-style config.json with credentials. Empty:
+	// $DOCKER_CONFIG/config.json, else $HOME/.docker/config.json.
+	ConfigPath string `toml:"config_path"`
+	// Mirrors maps a registry host to endpoints tried first, in order.
+	Mirrors map[string][]string `toml:"mirrors"`
+	// Insecure lists hosts reached over plain HTTP or unverified TLS.
+	// Loopback hosts always may use plain HTTP.
+	Insecure []string `toml:"insecure"`
+}
+
+// CNI configures the pod network.
+type CNI struct {
+	// ConfDir holds the network conflists; the first by name is the pod network.
+	ConfDir string `toml:"conf_dir"`
+	// BinDirs are searched for plugin binaries.
+	BinDirs []string `toml:"bin_dirs"`
+}
+
+// Default is the configuration used for every key the file leaves out.
+func Default() Config {
+	return Config{
+		Root:           "/var/lib/berth",
+		State:          "/run/berth",
+		LogLevel:       "info",
+		CgroupDriver:   "cgroupfs",
+		DefaultRuntime: "runc",
+		Runtimes: map[string]Runtime{
+			"runc": {Path: "runc"},
+			"crun": {Path: "crun"},
+		},
+		Image: Image{MaxConcurrentDownloads: 4, SyncLayers: true},
+		CNI: CNI{
+			ConfDir: "/etc/cni/net.d",
+			BinDirs: []string{"/usr/lib/cni", "/opt/cni/bin"},
+		},
+	}
+}
+
+// Load reads the file at path over the defaults. A missing file at the
+// default path is not an error; a missing file that was asked for is.
+// Unknown keys are returned as warnings.
+func Load(path string, mustExist bool) (Config, []string, error) {
+	cfg := Default()
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && !mustExist {
+		return cfg, nil, nil
+	}
+	if err != nil {
+		return cfg, nil, fmt.Errorf("reading config: %w", err)
+	}
+	return Parse(data)
+}
+
+// Parse decodes TOML over the defaults.
+func Parse(data []byte) (Config, []string, error) {
+	cfg := Default()
+	md, err := toml.Decode(string(data), &cfg)
+	if err != nil {
+		return cfg, nil, fmt.Errorf("parsing config: %w", err)
+	}
+	var warnings []string
+	for _, k := range md.Undecoded() {
+		warnings = append(warnings, fmt.Sprintf("unknown config key %q ignored", k.String()))
+	}
+	return cfg, warnings, nil
+}
+
+// ListenPath is the filesystem path of the CRI socket.
+func (c Config) ListenPath() string {
+	if c.Listen == "" {
+		return filepath.Join(c.State, "berth.sock")
+	}
+	return strings.TrimPrefix(c.Listen, "unix://")
+}
+
+// Validate checks the configuration; warnings are worth logging, an error
+// stops the daemon.
+func (c Config) Validate() ([]string, error) {
+	var warnings []string
+	var errs []error
+	if !filepath.IsAbs(c.Root) {
+		errs = append(errs, fmt.Errorf("root %q must be an absolute path", c.Root))
+	}
+	if !filepath.IsAbs(c.State) {
+		errs = append(errs, fmt.Errorf("state %q must be an absolute path", c.State))
+	}
+	if c.Listen != "" && (!strings.HasPrefix(c.Listen, "unix://") || !filepath.IsAbs(c.ListenPath())) {
+		errs = append(errs, fmt.Errorf("listen %q must be unix:///ABSOLUTE/PATH", c.Listen))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level %q is not one of debug, info, warn, error", c.LogLevel))
+	}
+	switch c.CgroupDriver {
+	case "cgroupfs", "systemd":
+	default:
+		errs = append(errs, fmt.Errorf("cgroup_driver %q is not cgroupfs or systemd", c.CgroupDriver))
+	}
+	if _, ok := c.Runtimes[c.DefaultRuntime]; !ok {
+		errs = append(errs, fmt.Errorf("default_runtime %q is not in [runtimes]", c.DefaultRuntime))
+	}
+	for name, rt := range c.Runtimes {
+		if rt.Path == "" {
+			errs = append(errs, fmt.Errorf("runtimes.%s.path is empty", name))
+		}
+	}
+	if c.Image.MaxConcurrentDownloads < 1 {
+		errs = append(errs, fmt.Errorf("image.max_concurrent_downloads must be at least 1, not %d", c.Image.MaxConcurrentDownloads))
+	}
+	if !c.Image.SyncLayers {
+		warnings = append(warnings, "image.sync_layers is off: a power cut during a pull may leave a damaged layer")
+	}
+	if len(c.CNI.BinDirs) == 0 {
+		errs = append(errs, errors.New("cni.bin_dirs is empty"))
+	}
+	return warnings, errors.Join(errs...)
+}

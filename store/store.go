@@ -1,0 +1,166 @@
+// Package store is berth's persisted metadata: typed records in bbolt
+// buckets, each state change one transaction. Records are JSON so that a
+// later schema can add fields without a migration; SchemaVersion changes only
+// when a record's meaning changes, and a database written by a newer berth is
+// refused rather than misread.
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/berth-runtime/berth/internal/errdefs"
+)
+
+// SchemaVersion is the version of the records this berth writes.
+const SchemaVersion = 1
+
+// Bucket names one kind of record.
+type Bucket string
+
+// The buckets. Keys are given per bucket.
+const (
+	bucketMeta Bucket = "meta"
+	// Images: image ID (config digest) → Image.
+	Images Bucket = "images"
+	// ImageNames: a name (repo:tag or repo@digest) → image ID.
+	ImageNames Bucket = "image-names"
+	// Snapshots: chain ID → Snapshot.
+	Snapshots Bucket = "snapshots"
+)
+
+var allBuckets = []Bucket{bucketMeta, Images, ImageNames, Snapshots}
+
+// ErrLocked is returned by Open when another process holds the database.
+var ErrLocked = errors.New("metadata database is in use by another process")
+
+// DB is the metadata database.
+type DB struct {
+	bolt *bolt.DB
+}
+
+// Open opens (creating if needed) the database at path. A database held by
+// another process fails with ErrLocked after a short wait.
+func Open(path string) (*DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("opening %s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	db := &DB{bolt: b}
+	if err := db.init(); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func (db *DB) init() error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket([]byte(bucketMeta))
+		v := meta.Get([]byte("schema"))
+		if v == nil {
+			return meta.Put([]byte("schema"), []byte(fmt.Sprint(SchemaVersion)))
+		}
+		var have int
+		if _, err := fmt.Sscan(string(v), &have); err != nil {
+			return fmt.Errorf("schema version %q: %w", v, errdefs.ErrDataLoss)
+		}
+		if have > SchemaVersion {
+			return fmt.Errorf("schema version %d was written by a newer berth (this one knows %d): %w",
+				have, SchemaVersion, errdefs.ErrFailedPrecondition)
+		}
+		return nil
+	})
+}
+
+// Close closes the database.
+func (db *DB) Close() error { return db.bolt.Close() }
+
+// Tx is a read or read-write transaction.
+type Tx struct{ tx *bolt.Tx }
+
+// View runs fn in a read-only transaction.
+func (db *DB) View(fn func(*Tx) error) error {
+	return db.bolt.View(func(tx *bolt.Tx) error { return fn(&Tx{tx}) })
+}
+
+// Update runs fn in a read-write transaction, committed only if fn returns
+// nil and durable (fsynced) when Update returns.
+func (db *DB) Update(fn func(*Tx) error) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx}) })
+}
+
+// NextID returns a new unique number for bucket b (never reused).
+func (tx *Tx) NextID(b Bucket) (uint64, error) {
+	return tx.tx.Bucket([]byte(b)).NextSequence()
+}
+
+// Get decodes the record at key. A missing key wraps errdefs.ErrNotFound.
+func Get[T any](tx *Tx, b Bucket, key string) (T, error) {
+	var v T
+	data := tx.tx.Bucket([]byte(b)).Get([]byte(key))
+	if data == nil {
+		return v, fmt.Errorf("%s %q: %w", b, key, errdefs.ErrNotFound)
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return v, fmt.Errorf("decoding %s %q: %w", b, key, err)
+	}
+	return v, nil
+}
+
+// Has reports whether key exists in b.
+func Has(tx *Tx, b Bucket, key string) bool {
+	return tx.tx.Bucket([]byte(b)).Get([]byte(key)) != nil
+}
+
+// Put stores v at key.
+func Put[T any](tx *Tx, b Bucket, key string, v T) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encoding %s %q: %w", b, key, err)
+	}
+	return tx.tx.Bucket([]byte(b)).Put([]byte(key), data)
+}
+
+// Delete removes key; a missing key is not an error.
+func Delete(tx *Tx, b Bucket, key string) error {
+	return tx.tx.Bucket([]byte(b)).Delete([]byte(key))
+}
+
+// ForEach calls fn for every record of b in key order. fn must not modify b.
+func ForEach[T any](tx *Tx, b Bucket, fn func(key string, v T) error) error {
+	return tx.tx.Bucket([]byte(b)).ForEach(func(k, data []byte) error {
+		var v T
+		if err := json.Unmarshal(data, &v); err != nil {
+			return fmt.Errorf("decoding %s %q: %w", b, k, err)
+		}
+		return fn(string(k), v)
+	})
+}
+
+// Keys lists the keys of b in order.
+func Keys(tx *Tx, b Bucket) []string {
+	var keys []string
+	tx.tx.Bucket([]byte(b)).ForEach(func(k, _ []byte) error {
+		keys = append(keys, string(k))
+		return nil
+	})
+	return keys
+}
