@@ -1,0 +1,77 @@
+package cri
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-runtime/berth/internal/version"
+)
+
+// Version answers the kubelet's handshake. The CRI's own version string is
+// fixed at 0.1.0 by the API's comments.
+func (s *Server) Version(ctx context.Context, req *runtimeapi.VersionRequest) (*runtimeapi.VersionResponse, error) {
+	return &runtimeapi.VersionResponse{
+		Version:           "0.1.0",
+		RuntimeName:       "berth",
+		RuntimeVersion:    version.Version,
+		RuntimeApiVersion: "v1",
+	}, nil
+}
+
+// Status reports the RuntimeReady and NetworkReady conditions, each with a
+// reason and message when false.
+func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*runtimeapi.StatusResponse, error) {
+	resp := &runtimeapi.StatusResponse{
+		Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{
+			condition(runtimeapi.RuntimeReady, "RuntimeNotReady", s.runtimeReady),
+			condition(runtimeapi.NetworkReady, "NetworkPluginNotReady", s.networkReady),
+		}},
+		RuntimeHandlers: s.runtimeHandlers(),
+	}
+	if req.GetVerbose() {
+		cfg, _ := json.Marshal(s.cfg)
+		resp.Info = map[string]string{"config": string(cfg), "version": `"` + version.Version + `"`}
+	}
+	return resp, nil
+}
+
+func condition(typ, reason string, check Checker) *runtimeapi.RuntimeCondition {
+	c := &runtimeapi.RuntimeCondition{Type: typ, Status: true}
+	if check == nil {
+		return c
+	}
+	if err := check(); err != nil {
+		c.Status = false
+		c.Reason = reason
+		c.Message = err.Error()
+	}
+	return c
+}
+
+// runtimeHandlers lists the configured runtimes; the default one is also
+// listed under the empty name, as the CRI asks.
+func (s *Server) runtimeHandlers() []*runtimeapi.RuntimeHandler {
+	names := make([]string, 0, len(s.cfg.Runtimes))
+	for name := range s.cfg.Runtimes {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	handlers := []*runtimeapi.RuntimeHandler{{Name: "", Features: &runtimeapi.RuntimeHandlerFeatures{}}}
+	for _, name := range names {
+		handlers = append(handlers, &runtimeapi.RuntimeHandler{Name: name, Features: &runtimeapi.RuntimeHandlerFeatures{}})
+	}
+	return handlers
+}
+
+// RuntimeConfig names the cgroup driver explicitly: the kubelet reads an
+// empty answer as systemd.
+func (s *Server) RuntimeConfig(ctx context.Context, req *runtimeapi.RuntimeConfigRequest) (*runtimeapi.RuntimeConfigResponse, error) {
+	driver := runtimeapi.CgroupDriver_CGROUPFS
+	if s.cfg.CgroupDriver == "systemd" {
+		driver = runtimeapi.CgroupDriver_SYSTEMD
+	}
+	return &runtimeapi.RuntimeConfigResponse{Linux: &runtimeapi.LinuxRuntimeConfiguration{CgroupDriver: driver}}, nil
+}

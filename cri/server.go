@@ -1,0 +1,57 @@
+// Package cri is berth's gRPC CRI server: thin adapters that validate a
+// request, call the services, and convert the result. Errors are mapped to
+// gRPC codes once, in the interceptor.
+package cri
+
+import (
+	"path/filepath"
+
+	"google.golang.org/grpc"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-runtime/berth/config"
+	"github.com/berth-runtime/berth/imageservice"
+)
+
+// Checker reports whether a part the runtime depends on is ready; a
+// non-nil error is the reason it is not.
+type Checker func() error
+
+// Server serves the CRI RuntimeService and ImageService. RPCs not built
+// yet answer Unimplemented through the embedded types, never a fake success.
+type Server struct {
+	runtimeapi.UnimplementedRuntimeServiceServer
+	runtimeapi.UnimplementedImageServiceServer
+
+	cfg          config.Config
+	images       *imageservice.Service
+	runtimeReady Checker
+	networkReady Checker
+}
+
+// Options wire a Server.
+type Options struct {
+	Config       config.Config
+	Images       *imageservice.Service
+	RuntimeReady Checker
+	NetworkReady Checker
+}
+
+// New returns a Server.
+func New(opts Options) *Server {
+	return &Server{
+		cfg:          opts.Config,
+		images:       opts.Images,
+		runtimeReady: opts.RuntimeReady,
+		networkReady: opts.NetworkReady,
+	}
+}
+
+// Register adds both CRI services to g.
+func (s *Server) Register(g *grpc.Server) {
+	runtimeapi.RegisterRuntimeServiceServer(g, s)
+	runtimeapi.RegisterImageServiceServer(g, s)
+}
+
+// containersDir holds the containers' writable layers.
+func (s *Server) containersDir() string { return filepath.Join(s.cfg.Root, "containers") }
