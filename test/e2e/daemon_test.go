@@ -1,0 +1,192 @@
+// Package e2e drives a live berthd through its real CRI socket, with
+// images served by a registry on loopback inside the test. Every test
+// needs root and the binaries of `make build` (BERTH_BIN).
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-runtime/berth/test/testutil"
+)
+
+// daemon is one berthd process with its own root, state and socket.
+type daemon struct {
+	t      *testing.T
+	Root   string
+	State  string
+	Socket string
+	Config string
+	cmd    *exec.Cmd
+	pid    int
+	exited chan error
+	logs   *syncBuffer
+	conn   *grpc.ClientConn
+	RT     runtimeapi.RuntimeServiceClient
+	Img    runtimeapi.ImageServiceClient
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func berthBin(t *testing.T, name string) string {
+	t.Helper()
+	dir := os.Getenv("BERTH_BIN")
+	if dir == "" {
+		t.Skip("BERTH_BIN is not set: run through `make test-e2e`")
+	}
+	p := filepath.Join(dir, name)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("%s: %v (run `make build`)", p, err)
+	}
+	return p
+}
+
+// newDaemon starts berthd with a private root and state and extra TOML
+// config lines, and stops it when the test ends.
+func newDaemon(t *testing.T, extraConfig string) *daemon {
+	t.Helper()
+	testutil.RequiresRoot(t)
+	dir := t.TempDir()
+	d := &daemon{
+		t:      t,
+		Root:   filepath.Join(dir, "root"),
+		State:  filepath.Join(dir, "state"),
+		Socket: filepath.Join(dir, "state", "berth.sock"),
+		Config: filepath.Join(dir, "config.toml"),
+	}
+	cfg := fmt.Sprintf("root = %q\nstate = %q\nlog_level = \"debug\"\n%s\n", d.Root, d.State, extraConfig)
+	if err := os.WriteFile(d.Config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.Start()
+	t.Cleanup(func() {
+		d.Stop()
+		if t.Failed() {
+			t.Logf("berthd log:\n%s", tail(d.logs.String(), 60))
+		}
+	})
+	return d
+}
+
+// Start runs berthd and waits until its socket answers Version.
+func (d *daemon) Start() {
+	t := d.t
+	t.Helper()
+	if d.logs == nil {
+		d.logs = &syncBuffer{}
+	}
+	d.cmd = exec.Command(berthBin(t, "berthd"), "--config", d.Config)
+	d.cmd.Stdout = d.logs
+	d.cmd.Stderr = d.logs
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func(cmd *exec.Cmd) { exited <- cmd.Wait() }(d.cmd)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		select {
+		case err := <-exited:
+			t.Fatalf("berthd exited at start: %v\n%s", err, d.logs.String())
+		default:
+		}
+		if _, err := os.Stat(d.Socket); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("berthd did not create %s\n%s", d.Socket, d.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	conn, err := grpc.NewClient("unix://"+d.Socket, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.conn = conn
+	d.RT = runtimeapi.NewRuntimeServiceClient(conn)
+	d.Img = runtimeapi.NewImageServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := d.RT.Version(ctx, &runtimeapi.VersionRequest{}, grpc.WaitForReady(true)); err != nil {
+		t.Fatalf("Version: %v\n%s", err, d.logs.String())
+	}
+	d.pid = d.cmd.Process.Pid
+	d.exited = exited
+}
+
+// Stop sends SIGTERM and waits for a clean exit.
+func (d *daemon) Stop() {
+	if d.cmd == nil {
+		return
+	}
+	if d.conn != nil {
+		d.conn.Close()
+	}
+	syscall.Kill(d.pid, syscall.SIGTERM)
+	select {
+	case err := <-d.exited:
+		if err != nil {
+			d.t.Errorf("berthd exited uncleanly on SIGTERM: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		d.t.Errorf("berthd did not stop within 20s of SIGTERM")
+		syscall.Kill(d.pid, syscall.SIGKILL)
+		<-d.exited
+	}
+	d.cmd = nil
+}
+
+// Kill kills berthd with SIGKILL, as a crash would.
+func (d *daemon) Kill() {
+	if d.conn != nil {
+		d.conn.Close()
+	}
+	syscall.Kill(d.pid, syscall.SIGKILL)
+	<-d.exited
+	d.cmd = nil
+}
+
+func (d *daemon) Logs() string { return d.logs.String() }
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func tail(s string, lines int) string {
+	l := strings.Split(s, "\n")
+	if len(l) > lines {
+		l = l[len(l)-lines:]
+	}
+	return strings.Join(l, "\n")
+}
