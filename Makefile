@@ -8,7 +8,7 @@ FUZZTIME ?= 30s
 export PATH := /usr/local/go/bin:$(PATH)
 
 # Packages whose tests need root (they call RequiresRoot / requiresRoot).
-ROOT_PKGS = $(shell grep -rlE 'RequiresRoot\(|requiresRoot\(' --include='*_test.go' . | grep -v '^./test/e2e' | xargs -r -n1 dirname | sort -u)
+ROOT_PKGS = $(shell bash hack/root-pkgs.sh)
 
 .PHONY: all build deps test test-unit test-root test-e2e fuzz bench demo install clean vet verify
 
