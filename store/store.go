@@ -33,9 +33,13 @@ const (
 	ImageNames Bucket = "image-names"
 	// Snapshots: chain ID → Snapshot.
 	Snapshots Bucket = "snapshots"
+	// Sandboxes: sandbox ID → Sandbox.
+	Sandboxes Bucket = "sandboxes"
+	// Containers: container ID → Container.
+	Containers Bucket = "containers"
 )
 
-var allBuckets = []Bucket{bucketMeta, Images, ImageNames, Snapshots}
+var allBuckets = []Bucket{bucketMeta, Images, ImageNames, Snapshots, Sandboxes, Containers}
 
 // ErrLocked is returned by Open when another process holds the database.
 var ErrLocked = errors.New("metadata database is in use by another process")
