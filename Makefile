@@ -1,4 +1,5 @@
 # berth — see README.md. `make demo` runs the main job, `make test` the tests.
+SHELL    := /bin/bash
 GO       ?= go
 BIN      := $(CURDIR)/bin
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
