@@ -1,5 +1,7 @@
-// Package cni attaches pod network namespaces to networks through libcni.
-// For now it answers whether the pod network is usable, for the CRI's
+// Package cni attaches pod network namespaces to the pod network through
+// libcni: Manager writes the default network config, sets pods up and tears
+// them down (see Network for what the sandbox manager consumes), and
+// DefaultNetwork answers whether the pod network is usable, for the CRI's
 // NetworkReady condition.
 package cni
 
