@@ -34,6 +34,8 @@ type Config struct {
 	CgroupDriver string `toml:"cgroup_driver"`
 	// DefaultRuntime names the entry of Runtimes used when a request names no handler.
 	DefaultRuntime string `toml:"default_runtime"`
+	// ShimPath is the berth-shim binary. Empty: beside berthd, else PATH.
+	ShimPath string `toml:"shim_path"`
 	// Runtimes are the OCI runtimes, by CRI runtime handler name.
 	Runtimes map[string]Runtime `toml:"runtimes"`
 	// Image configures pulls and image storage.
@@ -77,6 +79,10 @@ type CNI struct {
 	ConfDir string `toml:"conf_dir"`
 	// BinDirs are searched for plugin binaries.
 	BinDirs []string `toml:"bin_dirs"`
+	// DefaultBridge and DefaultSubnet shape the network berthd writes to
+	// ConfDir when it holds none.
+	DefaultBridge string `toml:"default_bridge"`
+	DefaultSubnet string `toml:"default_subnet"`
 }
 
 // Default is the configuration used for every key the file leaves out.
@@ -93,8 +99,10 @@ func Default() Config {
 		},
 		Image: Image{MaxConcurrentDownloads: 4, SyncLayers: true},
 		CNI: CNI{
-			ConfDir: "/etc/cni/net.d",
-			BinDirs: []string{"/usr/lib/cni", "/opt/cni/bin"},
+			ConfDir:       "/etc/cni/net.d",
+			BinDirs:       []string{"/usr/lib/cni", "/opt/cni/bin"},
+			DefaultBridge: "berth0",
+			DefaultSubnet: "10.89.0.0/16",
 		},
 	}
 }

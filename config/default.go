@@ -31,6 +31,10 @@ cgroup_driver = "cgroupfs"
 # The runtime handler used when a request names none.
 default_runtime = "runc"
 
+# The berth-shim binary (per-container monitor and pod infra process).
+# Empty means beside berthd, else found in PATH.
+shim_path = ""
+
 # OCI runtimes by CRI runtime handler name. A bare path is looked up in PATH.
 [runtimes.runc]
 path = "runc"
@@ -63,4 +67,9 @@ insecure = []
 conf_dir = "/etc/cni/net.d"
 # Where plugin binaries are looked for.
 bin_dirs = ["/usr/lib/cni", "/opt/cni/bin"]
+# When conf_dir holds no network config, berthd writes 10-berth.conflist:
+# this bridge and subnet, host-local IPAM (leases under <state>/cni), the
+# portmap and firewall plugins.
+default_bridge = "berth0"
+default_subnet = "10.89.0.0/16"
 `

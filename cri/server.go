@@ -11,6 +11,8 @@ import (
 
 	"github.com/berth-runtime/berth/config"
 	"github.com/berth-runtime/berth/imageservice"
+	"github.com/berth-runtime/berth/runtime"
+	"github.com/berth-runtime/berth/sandbox"
 )
 
 // Checker reports whether a part the runtime depends on is ready; a
@@ -25,6 +27,8 @@ type Server struct {
 
 	cfg          config.Config
 	images       *imageservice.Service
+	sandboxes    *sandbox.Manager
+	containers   *runtime.Manager
 	runtimeReady Checker
 	networkReady Checker
 }
@@ -33,6 +37,8 @@ type Server struct {
 type Options struct {
 	Config       config.Config
 	Images       *imageservice.Service
+	Sandboxes    *sandbox.Manager
+	Containers   *runtime.Manager
 	RuntimeReady Checker
 	NetworkReady Checker
 }
@@ -42,6 +48,8 @@ func New(opts Options) *Server {
 	return &Server{
 		cfg:          opts.Config,
 		images:       opts.Images,
+		sandboxes:    opts.Sandboxes,
+		containers:   opts.Containers,
 		runtimeReady: opts.RuntimeReady,
 		networkReady: opts.NetworkReady,
 	}

@@ -22,7 +22,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 
-	"github.com/berth-runtime/berth/cni"
 	"github.com/berth-runtime/berth/config"
 	"github.com/berth-runtime/berth/cri"
 	"github.com/berth-runtime/berth/imageservice"
@@ -78,13 +77,17 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Join(cfg.Root, "containers"), 0o711); err != nil {
+	svc, err := startServices(ctx, cfg, db, images, log)
+	if err != nil {
 		return err
 	}
+	defer svc.containers.Close()
 
 	srv := cri.New(cri.Options{
-		Config: cfg,
-		Images: images,
+		Config:     cfg,
+		Images:     images,
+		Sandboxes:  svc.sandboxes,
+		Containers: svc.containers,
 		RuntimeReady: func() error {
 			rt := cfg.Runtimes[cfg.DefaultRuntime]
 			if _, err := exec.LookPath(rt.Path); err != nil {
@@ -92,10 +95,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 			}
 			return nil
 		},
-		NetworkReady: func() error {
-			_, err := cni.DefaultNetwork(cfg.CNI.ConfDir, cfg.CNI.BinDirs)
-			return err
-		},
+		NetworkReady: svc.network.Ready,
 	})
 	g := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(cri.UnaryInterceptor(log)),

@@ -71,3 +71,6 @@ func Code(err error) codes.Code {
 	}
 	return codes.Unknown
 }
+
+// IsNotFound reports whether err wraps ErrNotFound.
+func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

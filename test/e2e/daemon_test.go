@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -88,10 +89,15 @@ func newDaemon(t *testing.T, extraConfig string) *daemon {
 	}
 	d.Start()
 	t.Cleanup(func() {
+		if d.cmd != nil {
+			d.removeAllPods()
+		}
 		d.Stop()
 		if t.Failed() {
 			t.Logf("berthd log:\n%s", tail(d.logs.String(), 60))
 		}
+		// The netns pin directory is a mount point of its own.
+		unix.Unmount(filepath.Join(d.State, "netns"), unix.MNT_DETACH)
 	})
 	return d
 }
@@ -141,6 +147,26 @@ func (d *daemon) Start() {
 	}
 	d.pid = d.cmd.Process.Pid
 	d.exited = exited
+}
+
+// removeAllPods stops and removes every pod through the CRI, so a test
+// (even a failed one) leaves no processes, mounts or addresses behind.
+func (d *daemon) removeAllPods() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pods, err := d.RT.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+	if err != nil {
+		d.t.Errorf("cleanup: ListPodSandbox: %v", err)
+		return
+	}
+	for _, p := range pods.Items {
+		if _, err := d.RT.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: p.Id}); err != nil {
+			d.t.Errorf("cleanup: StopPodSandbox: %v", err)
+		}
+		if _, err := d.RT.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.Id}); err != nil {
+			d.t.Errorf("cleanup: RemovePodSandbox: %v", err)
+		}
+	}
 }
 
 // Stop sends SIGTERM and waits for a clean exit.

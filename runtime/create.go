@@ -1,0 +1,278 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/runtime/oci"
+	"github.com/berth-runtime/berth/runtime/rootfs"
+	"github.com/berth-runtime/berth/store"
+)
+
+// PID namespace modes of a container.
+const (
+	PIDContainer = "container" // its own
+	PIDPod       = "pod"       // the pod's (the infra process's)
+	PIDHost      = "host"
+)
+
+// CreateRequest describes a container, already translated from the CRI
+// (or the docker side) into neutral terms.
+type CreateRequest struct {
+	Name                string
+	Attempt             uint32
+	Labels, Annotations map[string]string
+	// Config is the front door's request as bytes, kept for status.
+	Config  []byte
+	Image   string
+	Sandbox store.Sandbox
+	// Command replaces the image's entrypoint, Args its cmd; Env (KEY=value)
+	// is added to the image's.
+	Command, Args, Env []string
+	WorkingDir         string
+	Mounts             []oci.Mount
+	Devices            []oci.Device
+	// LogPath is the absolute CRI log path ("" for none).
+	LogPath                 string
+	TTY, Stdin, StdinOnce   bool
+	User                    UserRequest
+	Privileged              bool
+	ReadonlyRootfs          bool
+	NoNewPrivileges         bool
+	CapAdd, CapDrop         []string
+	PIDMode                 string
+	OOMScoreAdj             *int
+	Resources               *specs.LinuxResources
+	MaskedPaths, ROPaths    []string
+	Seccomp                 *specs.LinuxSeccomp
+	HostIPC, HostNetworkPod bool
+}
+
+// UserRequest is who the process runs as: an explicit uid (and gid), a
+// user name, or, with neither, the image's USER.
+type UserRequest struct {
+	UID                *int64
+	Username           string
+	GID                *int64
+	SupplementalGroups []int64
+	RunAsNonRoot       bool
+}
+
+// Key is the CRI's unique container name within its sandbox.
+func (r CreateRequest) Key() string {
+	return fmt.Sprintf("%s_%s_%d", r.Name, r.Sandbox.ID, r.Attempt)
+}
+
+// Create creates a container (its process waits for Start) and returns its
+// id. A retry of a Create still in progress gets the same container.
+func (m *Manager) Create(ctx context.Context, req CreateRequest) (string, error) {
+	if req.Name == "" {
+		return "", fmt.Errorf("container metadata needs a name: %w", errdefs.ErrInvalidArgument)
+	}
+	if !req.Sandbox.Ready() {
+		return "", fmt.Errorf("sandbox %s is not ready: %w", req.Sandbox.ID, errdefs.ErrFailedPrecondition)
+	}
+	return m.names.Create(ctx, req.Key(), func(ctx context.Context) (string, error) {
+		return m.create(ctx, req)
+	})
+}
+
+func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err error) {
+	img, err := m.images.Get(ctx, req.Image)
+	if err != nil {
+		return "", fmt.Errorf("image %q: %w", req.Image, err)
+	}
+	imgCfg, err := m.images.Config(img)
+	if err != nil {
+		return "", err
+	}
+	lowers, err := m.images.SnapshotDirs(ctx, img)
+	if err != nil {
+		return "", err
+	}
+	imageRef := img.ID.String()
+	if len(img.RepoDigests) > 0 {
+		imageRef = img.RepoDigests[0]
+	}
+	id = newID()
+	c := store.Container{
+		ID: id, SandboxID: req.Sandbox.ID, Name: req.Name, Attempt: req.Attempt, Key: req.Key(),
+		Labels: req.Labels, Annotations: req.Annotations, Config: req.Config,
+		Image: req.Image, ImageID: img.ID, ImageRef: imageRef, ChainID: img.ChainIDs[len(img.ChainIDs)-1],
+		RuntimeHandler: req.Sandbox.RuntimeHandler, LogPath: req.LogPath,
+		Dir: filepath.Join(m.rootDir, id), Bundle: filepath.Join(m.stateDir, id),
+		CreatedAt: time.Now().UTC(),
+	}
+	log := m.log.With("container", id[:12], "name", req.Name, "sandbox", req.Sandbox.ID[:12])
+	// Recorded first (and a GC root from now on); Pid stays 0 until the
+	// runtime created the process, which tells recovery what to undo.
+	if err := m.db.Update(func(tx *store.Tx) error { return store.Put(tx, store.Containers, id, c) }); err != nil {
+		return "", err
+	}
+	defer func() {
+		if err != nil {
+			log.Warn("container creation failed; cleaning up", "error", err)
+			if cerr := m.destroy(context.WithoutCancel(ctx), c); cerr != nil {
+				log.Error("cleaning up a failed container", "error", cerr)
+			}
+		}
+	}()
+	if err := rootfs.Mount(m.rootfs(c), lowers, filepath.Join(c.Dir, "upper"), filepath.Join(c.Dir, "work")); err != nil {
+		return id, err
+	}
+	user, err := m.resolveUser(m.rootfs(c), req.User, imgCfg.Config.User)
+	if err != nil {
+		return id, err
+	}
+	argv, env, cwd, err := oci.MergeProcess(imgCfg.Config.Entrypoint, imgCfg.Config.Cmd, imgCfg.Config.Env, imgCfg.Config.WorkingDir,
+		req.Command, req.Args, req.Env, req.WorkingDir)
+	if err != nil {
+		return id, err
+	}
+	if cwd != "" && cwd != "/" {
+		// The image's or request's working directory may not exist yet.
+		os.MkdirAll(filepath.Join(m.rootfs(c), cwd), 0o755)
+	}
+	if req.LogPath != "" {
+		if err := os.MkdirAll(filepath.Dir(req.LogPath), 0o755); err != nil {
+			return id, err
+		}
+	}
+	spec, err := oci.Generate(m.containerSpec(c, req, argv, env, cwd, user), m.host)
+	if err != nil {
+		return id, err
+	}
+	launched, err := m.launcher.Launch(ctx, LaunchRequest{
+		ID: id, Handler: c.RuntimeHandler, Bundle: c.Bundle, Spec: spec,
+		LogPath: req.LogPath, Stdin: req.Stdin, StdinOnce: req.StdinOnce,
+	})
+	if err != nil {
+		return id, err
+	}
+	if _, err := m.update(id, func(c *store.Container) { c.Pid, c.ShimPid = launched.Pid, launched.ShimPid }); err != nil {
+		return id, err
+	}
+	log.Info("container created", "pid", launched.Pid)
+	return id, nil
+}
+
+func (m *Manager) containerSpec(c store.Container, req CreateRequest, argv, env []string, cwd string, user oci.User) oci.Container {
+	sb := req.Sandbox
+	infra := "/proc/" + strconv.Itoa(sb.InfraPid) + "/ns/"
+	ns := oci.Namespaces{Network: sb.NetNS, IPC: infra + "ipc", UTS: infra + "uts"}
+	if sb.HostNetwork {
+		ns.Network, ns.UTS = oci.NamespaceHost, oci.NamespaceHost
+	}
+	if req.HostIPC {
+		ns.IPC = oci.NamespaceHost
+	}
+	switch req.PIDMode {
+	case PIDPod:
+		ns.PID = infra + "pid"
+	case PIDHost:
+		ns.PID = oci.NamespaceHost
+	}
+	mounts := []oci.Mount{
+		{Source: filepath.Join(sb.Dir, "hostname"), Destination: "/etc/hostname"},
+		{Source: filepath.Join(sb.Dir, "hosts"), Destination: "/etc/hosts"},
+		{Source: filepath.Join(sb.Dir, "resolv.conf"), Destination: "/etc/resolv.conf"},
+	}
+	if shm := filepath.Join(sb.Dir, "shm"); !req.HostIPC && rootfs.Mounted(shm) {
+		mounts = append(mounts, oci.Mount{Source: shm, Destination: "/dev/shm"})
+	}
+	// The request's mounts come last, so they override the pod's files.
+	mounts = append(mounts, req.Mounts...)
+	annotations := map[string]string{
+		"io.kubernetes.cri.container-type": "container",
+		"io.kubernetes.cri.sandbox-id":     sb.ID,
+	}
+	for k, v := range req.Annotations {
+		annotations[k] = v
+	}
+	return oci.Container{
+		ID: c.ID, Rootfs: m.rootfs(c), Args: argv, Env: env, Cwd: cwd, User: user,
+		Terminal: req.TTY, Mounts: mounts, Devices: req.Devices, Namespaces: ns,
+		CgroupsPath: CgroupsPath(m.systemd, sb.CgroupParent, c.ID),
+		Privileged:  req.Privileged, ReadonlyRootfs: req.ReadonlyRootfs, NoNewPrivileges: req.NoNewPrivileges,
+		CapAdd: req.CapAdd, CapDrop: req.CapDrop, OOMScoreAdj: req.OOMScoreAdj, Resources: req.Resources,
+		Annotations: annotations, MaskedPaths: req.MaskedPaths, ReadonlyPaths: req.ROPaths, Seccomp: req.Seccomp,
+	}
+}
+
+// resolveUser picks the process's user: the request's uid or name, else
+// the image's USER, resolved against the image's /etc/passwd and
+// /etc/group.
+func (m *Manager) resolveUser(root string, u UserRequest, imageUser string) (oci.User, error) {
+	spec := imageUser
+	switch {
+	case u.UID != nil:
+		spec = strconv.FormatInt(*u.UID, 10)
+	case u.Username != "":
+		spec = u.Username
+	}
+	if u.GID != nil {
+		name, _, _ := strings.Cut(spec, ":")
+		spec = name + ":" + strconv.FormatInt(*u.GID, 10)
+	}
+	var extra []uint32
+	for _, g := range u.SupplementalGroups {
+		extra = append(extra, uint32(g))
+	}
+	// os.Root keeps an image's absolute symlinks (/etc/passwd -> /x)
+	// inside its own root file system.
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return oci.User{}, err
+	}
+	defer r.Close()
+	user, err := oci.ResolveUser(r.FS(), spec, extra)
+	if err != nil {
+		return user, err
+	}
+	if u.RunAsNonRoot && user.UID == 0 {
+		return user, fmt.Errorf("RunAsNonRoot is set but the image runs as root (uid 0): %w", errdefs.ErrInvalidArgument)
+	}
+	return user, nil
+}
+
+// destroy removes every trace of a container: its process, runtime state,
+// mount, directories and record. Each step is safe to repeat.
+func (m *Manager) destroy(ctx context.Context, c store.Container) error {
+	var errs []error
+	if c.Pid != 0 || c.ShimPid != 0 {
+		m.launcher.Kill(ctx, c.RuntimeHandler, c.ID, 9, true)
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if _, err := m.launcher.Wait(wctx, c.RuntimeHandler, c.ID, c.Bundle); err != nil {
+			errs = append(errs, err)
+		}
+		cancel()
+	}
+	if err := m.launcher.Delete(ctx, c.RuntimeHandler, c.ID); err != nil {
+		errs = append(errs, err)
+	}
+	if err := rootfs.Unmount(m.rootfs(c)); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	errs = append(errs, os.RemoveAll(c.Bundle), os.RemoveAll(c.Dir))
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := m.db.Update(func(tx *store.Tx) error { return store.Delete(tx, store.Containers, c.ID) }); err != nil {
+		return err
+	}
+	m.names.Release(c.Key, c.ID)
+	m.locks.Delete(c.ID)
+	return nil
+}

@@ -1,0 +1,146 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/runtime/ocirt"
+	"github.com/berth-runtime/berth/store"
+)
+
+// MaxExecOutput caps each of ExecSync's stdout and stderr, as the kubelet
+// caps probe output (16 MiB); the rest is discarded.
+const MaxExecOutput = 16 << 20
+
+// ExecResult is the outcome of ExecSync.
+type ExecResult struct {
+	Stdout, Stderr []byte
+	ExitCode       int
+}
+
+// ExecSync runs cmd in a running container and returns its output and
+// exit code. With a timeout, a command still running then is killed and
+// the call fails with errdefs-wrapped context.DeadlineExceeded.
+func (m *Manager) ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) (ExecResult, error) {
+	if len(cmd) == 0 {
+		return ExecResult{}, fmt.Errorf("exec needs a command: %w", errdefs.ErrInvalidArgument)
+	}
+	c, err := m.Get(ctx, id)
+	if err != nil {
+		return ExecResult{}, err
+	}
+	if StateOf(c) != Running {
+		return ExecResult{}, fmt.Errorf("container %s is not running: %w", c.ID, errdefs.ErrFailedPrecondition)
+	}
+	rt, err := m.launcher.Runtime(c.RuntimeHandler)
+	if err != nil {
+		return ExecResult{}, err
+	}
+	proc, err := m.execProcess(c, cmd)
+	if err != nil {
+		return ExecResult{}, err
+	}
+	pidFile := filepath.Join(c.Bundle, "exec-"+newID()[:12]+".pid")
+	defer os.Remove(pidFile)
+	var stdout, stderr capped
+	stdout.max, stderr.max = MaxExecOutput, MaxExecOutput
+	type result struct {
+		code int
+		err  error
+	}
+	done := make(chan result, 1)
+	// runc exec is not tied to ctx: killing it would leave the command
+	// running in the container. The command itself is killed instead.
+	go func() {
+		code, err := rt.Exec(context.WithoutCancel(ctx), c.ID, ocirt.ExecOpts{
+			ProcessJSON: proc, PidFile: pidFile, Stdout: &stdout, Stderr: &stderr,
+		})
+		done <- result{code, err}
+	}()
+	var deadline <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		deadline = t.C
+	}
+	var timedOut error
+	select {
+	case r := <-done:
+		return ExecResult{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: r.code}, r.err
+	case <-deadline:
+		timedOut = fmt.Errorf("command %q timed out after %s: %w", strings.Join(cmd, " "), timeout, context.DeadlineExceeded)
+	case <-ctx.Done():
+		timedOut = ctx.Err()
+	}
+	killExec(pidFile)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+	}
+	return ExecResult{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: -1}, timedOut
+}
+
+// execProcess is the container's own process spec (user, env, cwd,
+// capabilities) with cmd as argv and no terminal.
+func (m *Manager) execProcess(c store.Container, cmd []string) ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(c.Bundle, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return nil, err
+	}
+	if spec.Process == nil {
+		return nil, fmt.Errorf("container %s has no process in its spec", c.ID)
+	}
+	p := *spec.Process
+	p.Args = cmd
+	p.Terminal = false
+	p.ConsoleSize = nil
+	return json.Marshal(p)
+}
+
+// killExec kills the exec'd process, whose pid runc wrote. It may not
+// have been written yet if the command never started.
+func killExec(pidFile string) {
+	for i := 0; i < 50; i++ {
+		b, err := os.ReadFile(pidFile)
+		if err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
+				syscall.Kill(pid, syscall.SIGKILL)
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// capped keeps the first max bytes written to it and discards the rest
+// without failing the writer (the command must not see EPIPE).
+type capped struct {
+	bytes.Buffer
+	max int
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if room := c.max - c.Len(); room > 0 {
+		if len(p) > room {
+			c.Buffer.Write(p[:room])
+		} else {
+			c.Buffer.Write(p)
+		}
+	}
+	return len(p), nil
+}

@@ -1,0 +1,196 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/runtime/shim/shimapi"
+	"github.com/berth-runtime/berth/store"
+)
+
+// State of a container, derived from its record.
+type State int
+
+// Container states, as the CRI names them.
+const (
+	Created State = iota
+	Running
+	Exited
+	Unknown
+)
+
+// StateOf derives a container's state from its timestamps.
+func StateOf(c store.Container) State {
+	switch {
+	case !c.FinishedAt.IsZero():
+		return Exited
+	case !c.StartedAt.IsZero():
+		return Running
+	case c.Pid != 0:
+		return Created
+	}
+	return Unknown
+}
+
+// Start starts a created container.
+func (m *Manager) Start(ctx context.Context, id string) error {
+	c, err := m.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	unlock := m.lock(c.ID)
+	defer unlock()
+	if c, err = m.Get(ctx, c.ID); err != nil {
+		return err
+	}
+	if st := StateOf(c); st != Created {
+		return fmt.Errorf("container %s is not in the created state: %w", c.ID, errdefs.ErrFailedPrecondition)
+	}
+	if err := m.launcher.Start(ctx, c.RuntimeHandler, c.ID); err != nil {
+		// The process may have been created and died since; record what
+		// the shim saw, else the failure.
+		if st, ok, _ := m.launcher.ExitStatus(ctx, c.RuntimeHandler, c.ID, c.Bundle); ok {
+			m.recordExit(c.ID, st, "StartError: "+err.Error())
+		}
+		return fmt.Errorf("starting container %s: %w", c.ID, err)
+	}
+	if c, err = m.update(c.ID, func(c *store.Container) { c.StartedAt = time.Now().UTC() }); err != nil {
+		return err
+	}
+	m.watch(c)
+	return nil
+}
+
+// watch waits in the background for the container's exit and records it.
+func (m *Manager) watch(c store.Container) {
+	m.watchers.Add(1)
+	go func() {
+		defer m.watchers.Done()
+		st, err := m.launcher.Wait(m.watchCtx, c.RuntimeHandler, c.ID, c.Bundle)
+		if err != nil {
+			if m.watchCtx.Err() == nil {
+				m.log.Warn("waiting for container", "container", c.ID[:12], "error", err)
+			}
+			return
+		}
+		m.recordExit(c.ID, st, "")
+	}()
+}
+
+func (m *Manager) recordExit(id string, st shimapi.ExitStatus, message string) {
+	_, err := m.update(id, func(c *store.Container) {
+		if !c.FinishedAt.IsZero() {
+			return
+		}
+		c.FinishedAt = st.ExitedAt
+		if c.FinishedAt.IsZero() {
+			c.FinishedAt = time.Now().UTC()
+		}
+		if c.StartedAt.IsZero() {
+			c.StartedAt = c.FinishedAt
+		}
+		c.ExitCode = int32(st.ExitCode)
+		switch {
+		case st.OOMKilled:
+			c.Reason = "OOMKilled"
+		case message != "":
+			c.Reason = "Error"
+		case st.ExitCode == 0:
+			c.Reason = "Completed"
+		default:
+			c.Reason = "Error"
+		}
+		c.Message = message
+	})
+	if err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		m.log.Error("recording a container exit", "container", id, "error", err)
+	}
+}
+
+// Stop sends the container's stop signal (the image's STOPSIGNAL, else
+// SIGTERM), waits up to timeout, then kills it. Stopping a container that
+// is not running succeeds.
+func (m *Manager) Stop(ctx context.Context, id string, timeout time.Duration, stopSignal string) error {
+	c, err := m.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if StateOf(c) == Exited {
+		return nil
+	}
+	if StateOf(c) != Running {
+		// Created, never started: kill its waiting init.
+		timeout = 0
+	}
+	sig := ParseSignal(stopSignal, syscall.SIGTERM)
+	if timeout > 0 {
+		if err := m.launcher.Kill(ctx, c.RuntimeHandler, c.ID, sig, false); err != nil {
+			return err
+		}
+		if m.waitExit(ctx, c, timeout) {
+			return nil
+		}
+	}
+	if err := m.launcher.Kill(ctx, c.RuntimeHandler, c.ID, syscall.SIGKILL, true); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	st, err := m.launcher.Wait(wctx, c.RuntimeHandler, c.ID, c.Bundle)
+	if err != nil {
+		return fmt.Errorf("container %s did not die after SIGKILL: %w", c.ID, err)
+	}
+	m.recordExit(c.ID, st, "")
+	return nil
+}
+
+// waitExit waits up to timeout for the container's exit and records it.
+func (m *Manager) waitExit(ctx context.Context, c store.Container, timeout time.Duration) bool {
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	st, err := m.launcher.Wait(wctx, c.RuntimeHandler, c.ID, c.Bundle)
+	if err != nil {
+		return false
+	}
+	m.recordExit(c.ID, st, "")
+	return true
+}
+
+// Remove deletes a container, killing it if it still runs. A container
+// that does not exist is not an error.
+func (m *Manager) Remove(ctx context.Context, id string) error {
+	c, err := m.Get(ctx, id)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	unlock := m.lock(c.ID)
+	defer unlock()
+	return m.destroy(ctx, c)
+}
+
+// ParseSignal reads "SIGTERM", "TERM", "term" or "15"; anything else, or
+// "", gives dflt.
+func ParseSignal(s string, dflt syscall.Signal) syscall.Signal {
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
+		return syscall.Signal(n)
+	}
+	s = strings.ToUpper(s)
+	if !strings.HasPrefix(s, "SIG") {
+		s = "SIG" + s
+	}
+	if sig := unix.SignalNum(s); sig != 0 {
+		return sig
+	}
+	return dflt
+}

@@ -1,0 +1,158 @@
+package runtime
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	digest "github.com/opencontainers/go-digest"
+
+	"github.com/berth-runtime/berth/imageservice"
+	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/internal/namereg"
+	"github.com/berth-runtime/berth/runtime/oci"
+	"github.com/berth-runtime/berth/store"
+)
+
+// Options configure a Manager.
+type Options struct {
+	DB       *store.DB
+	Images   *imageservice.Service
+	Launcher *Launcher
+	Host     oci.Host
+	// RootDir holds containers/<id>/{upper,work}; StateDir holds
+	// containers/<id> bundles with the rootfs mount point.
+	RootDir, StateDir string
+	SystemdCgroup     bool
+	Logger            *slog.Logger
+}
+
+// Manager runs containers.
+type Manager struct {
+	db       *store.DB
+	images   *imageservice.Service
+	launcher *Launcher
+	host     oci.Host
+	rootDir  string
+	stateDir string
+	systemd  bool
+	log      *slog.Logger
+	names    *namereg.Registry
+	locks    sync.Map // id → *sync.Mutex
+
+	// watchers end when berthd stops; exits found later are read from
+	// the shims' exit files at the next start.
+	watchCtx  context.Context
+	stopWatch context.CancelFunc
+	watchers  sync.WaitGroup
+}
+
+// NewManager returns a Manager and registers the containers' layers as GC
+// roots of the image service.
+func NewManager(o Options) (*Manager, error) {
+	m := &Manager{
+		db: o.DB, images: o.Images, launcher: o.Launcher, host: o.Host,
+		rootDir: filepath.Join(o.RootDir, "containers"), stateDir: filepath.Join(o.StateDir, "containers"),
+		systemd: o.SystemdCgroup, log: o.Logger, names: namereg.New(),
+	}
+	if m.log == nil {
+		m.log = slog.Default()
+	}
+	for _, d := range []string{m.rootDir, m.stateDir} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return nil, err
+		}
+	}
+	m.watchCtx, m.stopWatch = context.WithCancel(context.Background())
+	o.Images.AddRoots(func(tx *store.Tx) ([]digest.Digest, error) {
+		var ids []digest.Digest
+		err := store.ForEach(tx, store.Containers, func(_ string, c store.Container) error {
+			ids = append(ids, c.ChainID)
+			return nil
+		})
+		return ids, err
+	})
+	return m, nil
+}
+
+// Close stops watching containers (they keep running under their shims).
+func (m *Manager) Close() {
+	m.stopWatch()
+	m.watchers.Wait()
+}
+
+// Get finds a container by id or unique id prefix.
+func (m *Manager) Get(ctx context.Context, id string) (store.Container, error) {
+	var c store.Container
+	err := m.db.View(func(tx *store.Tx) error {
+		if id == "" {
+			return fmt.Errorf("empty container id: %w", errdefs.ErrInvalidArgument)
+		}
+		var err error
+		if c, err = store.Get[store.Container](tx, store.Containers, id); err == nil {
+			return nil
+		}
+		var found []string
+		for _, k := range store.Keys(tx, store.Containers) {
+			if strings.HasPrefix(k, id) {
+				found = append(found, k)
+			}
+		}
+		switch len(found) {
+		case 1:
+			c, err = store.Get[store.Container](tx, store.Containers, found[0])
+			return err
+		case 0:
+			return fmt.Errorf("container %q: %w", id, errdefs.ErrNotFound)
+		default:
+			return fmt.Errorf("container id prefix %q is ambiguous: %w", id, errdefs.ErrInvalidArgument)
+		}
+	})
+	return c, err
+}
+
+// List returns every container.
+func (m *Manager) List(ctx context.Context) ([]store.Container, error) {
+	var out []store.Container
+	err := m.db.View(func(tx *store.Tx) error {
+		return store.ForEach(tx, store.Containers, func(_ string, c store.Container) error {
+			out = append(out, c)
+			return nil
+		})
+	})
+	return out, err
+}
+
+func (m *Manager) lock(id string) func() {
+	mu, _ := m.locks.LoadOrStore(id, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	return mu.(*sync.Mutex).Unlock
+}
+
+func (m *Manager) update(id string, fn func(*store.Container)) (store.Container, error) {
+	var c store.Container
+	err := m.db.Update(func(tx *store.Tx) error {
+		var err error
+		c, err = store.Get[store.Container](tx, store.Containers, id)
+		if err != nil {
+			return err
+		}
+		fn(&c)
+		return store.Put(tx, store.Containers, id, c)
+	})
+	return c, err
+}
+
+func (m *Manager) rootfs(c store.Container) string { return filepath.Join(c.Bundle, "rootfs") }
+
+func newID() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,201 @@
+// Package sandbox owns pod sandboxes: the pinned network namespace and its
+// CNI attachment, the pod's hostname/hosts/resolv.conf, and the infra
+// process that holds the namespaces the pod's containers share. The infra
+// process is berth's own (berth-shim in pause mode, from a tiny read-only
+// root file system berth makes itself), so a pod starts without pulling any
+// image.
+package sandbox
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/berth-runtime/berth/cni"
+	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/internal/namereg"
+	"github.com/berth-runtime/berth/runtime"
+	"github.com/berth-runtime/berth/runtime/oci"
+	"github.com/berth-runtime/berth/store"
+)
+
+// Network is what the manager needs of the pod network.
+type Network interface {
+	Setup(ctx context.Context, pod cni.PodNetwork) (cni.Result, error)
+	Teardown(ctx context.Context, pod cni.PodNetwork) error
+}
+
+// Options configure a Manager.
+type Options struct {
+	DB       *store.DB
+	Network  Network
+	Launcher *runtime.Launcher
+	Host     oci.Host
+	// StateDir is berthd's state directory: sandboxes/, netns/ and
+	// pause/ go below it.
+	StateDir string
+	// ShimBinary is copied into the infra root file system as /pause.
+	ShimBinary string
+	// SystemdCgroup selects the systemd cgroup driver.
+	SystemdCgroup bool
+	// HostResolvConf is the resolv.conf pods inherit without DNS config.
+	HostResolvConf string
+	Logger         *slog.Logger
+}
+
+// Manager runs pod sandboxes.
+type Manager struct {
+	db          *store.DB
+	net         Network
+	launcher    *runtime.Launcher
+	host        oci.Host
+	dir         string
+	netnsDir    string
+	pauseRootfs string
+	systemd     bool
+	hostResolv  string
+	log         *slog.Logger
+	names       *namereg.Registry
+	locks       sync.Map // sandbox id → *sync.Mutex
+}
+
+// New prepares the directories and the infra root file system.
+func New(o Options) (*Manager, error) {
+	m := &Manager{
+		db:          o.DB,
+		net:         o.Network,
+		launcher:    o.Launcher,
+		host:        o.Host,
+		dir:         filepath.Join(o.StateDir, "sandboxes"),
+		netnsDir:    filepath.Join(o.StateDir, "netns"),
+		pauseRootfs: filepath.Join(o.StateDir, "pause"),
+		systemd:     o.SystemdCgroup,
+		hostResolv:  o.HostResolvConf,
+		log:         o.Logger,
+		names:       namereg.New(),
+	}
+	if m.log == nil {
+		m.log = slog.Default()
+	}
+	if m.hostResolv == "" {
+		m.hostResolv = "/etc/resolv.conf"
+	}
+	for _, d := range []string{m.dir, m.netnsDir} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.preparePause(o.ShimBinary); err != nil {
+		return nil, fmt.Errorf("preparing the infra root file system: %w", err)
+	}
+	return m, nil
+}
+
+// preparePause builds <state>/pause: the static shim binary as /pause and
+// the mount points runc needs, shared read-only by every infra process.
+func (m *Manager) preparePause(shimBinary string) error {
+	for _, d := range []string{"dev", "proc", "sys", "etc"} {
+		if err := os.MkdirAll(filepath.Join(m.pauseRootfs, d), 0o755); err != nil {
+			return err
+		}
+	}
+	src, err := os.Open(shimBinary)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	tmp := filepath.Join(m.pauseRootfs, ".pause.tmp")
+	dst, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return err
+	}
+	if err := dst.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(m.pauseRootfs, "pause"))
+}
+
+func (m *Manager) lock(id string) func() {
+	mu, _ := m.locks.LoadOrStore(id, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	return mu.(*sync.Mutex).Unlock
+}
+
+// Get finds a sandbox by id or unique id prefix.
+func (m *Manager) Get(ctx context.Context, id string) (store.Sandbox, error) {
+	var sb store.Sandbox
+	err := m.db.View(func(tx *store.Tx) error {
+		var err error
+		sb, err = getByPrefix[store.Sandbox](tx, store.Sandboxes, id)
+		return err
+	})
+	return sb, err
+}
+
+// List returns every sandbox.
+func (m *Manager) List(ctx context.Context) ([]store.Sandbox, error) {
+	var out []store.Sandbox
+	err := m.db.View(func(tx *store.Tx) error {
+		return store.ForEach(tx, store.Sandboxes, func(_ string, sb store.Sandbox) error {
+			out = append(out, sb)
+			return nil
+		})
+	})
+	return out, err
+}
+
+func getByPrefix[T any](tx *store.Tx, b store.Bucket, id string) (T, error) {
+	var zero T
+	if id == "" {
+		return zero, fmt.Errorf("empty id: %w", errdefs.ErrInvalidArgument)
+	}
+	if v, err := store.Get[T](tx, b, id); err == nil {
+		return v, nil
+	}
+	var found []string
+	for _, k := range store.Keys(tx, b) {
+		if strings.HasPrefix(k, id) {
+			found = append(found, k)
+		}
+	}
+	switch len(found) {
+	case 1:
+		return store.Get[T](tx, b, found[0])
+	case 0:
+		return zero, fmt.Errorf("%s %q: %w", b, id, errdefs.ErrNotFound)
+	default:
+		return zero, fmt.Errorf("%s id prefix %q is ambiguous: %w", b, id, errdefs.ErrInvalidArgument)
+	}
+}
+
+func (m *Manager) update(id string, fn func(*store.Sandbox)) (store.Sandbox, error) {
+	var sb store.Sandbox
+	err := m.db.Update(func(tx *store.Tx) error {
+		var err error
+		sb, err = store.Get[store.Sandbox](tx, store.Sandboxes, id)
+		if err != nil {
+			return err
+		}
+		fn(&sb)
+		return store.Put(tx, store.Sandboxes, id, sb)
+	})
+	return sb, err
+}
+
+// NewID returns a random 64-hex id, as docker and containerd use.
+func NewID() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

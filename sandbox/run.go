@@ -1,0 +1,197 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-runtime/berth/cni"
+	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/runtime"
+	"github.com/berth-runtime/berth/runtime/oci"
+	"github.com/berth-runtime/berth/sandbox/netns"
+	"github.com/berth-runtime/berth/sandbox/podfiles"
+	"github.com/berth-runtime/berth/store"
+)
+
+// InfraUID is the user the infra process runs as (the pause image's).
+const InfraUID = 65535
+
+// RunRequest describes a pod sandbox.
+type RunRequest struct {
+	Name, Namespace, UID string
+	Attempt              uint32
+	Labels, Annotations  map[string]string
+	// Config is the CRI request's config as bytes, kept for status.
+	Config         []byte
+	RuntimeHandler string
+	Hostname       string
+	DNS            *podfiles.DNS
+	PortMappings   []cni.PortMapping
+	CgroupParent   string
+	// HostNetwork, HostIPC, HostPID share the host's namespaces.
+	HostNetwork, HostIPC, HostPID bool
+	Sysctls                       map[string]string
+}
+
+// Key is the CRI's unique pod name.
+func (r RunRequest) Key() string {
+	return fmt.Sprintf("%s_%s_%s_%d", r.Name, r.Namespace, r.UID, r.Attempt)
+}
+
+// Run creates and starts a sandbox and returns its id. A retry of a Run
+// that is still in progress gets the same sandbox (see namereg).
+func (m *Manager) Run(ctx context.Context, req RunRequest) (string, error) {
+	if req.Name == "" || req.Namespace == "" || req.UID == "" {
+		return "", fmt.Errorf("sandbox metadata needs name, namespace and uid: %w", errdefs.ErrInvalidArgument)
+	}
+	if _, err := m.launcher.Runtime(req.RuntimeHandler); err != nil {
+		return "", err
+	}
+	return m.names.Create(ctx, req.Key(), func(ctx context.Context) (string, error) {
+		return m.run(ctx, req)
+	})
+}
+
+func (m *Manager) run(ctx context.Context, req RunRequest) (id string, err error) {
+	id = NewID()
+	log := m.log.With("sandbox", id[:12], "pod", req.Namespace+"/"+req.Name)
+	sb := store.Sandbox{
+		ID: id, Name: req.Name, Namespace: req.Namespace, UID: req.UID, Attempt: req.Attempt,
+		Key: req.Key(), Labels: req.Labels, Annotations: req.Annotations, Config: req.Config,
+		RuntimeHandler: req.RuntimeHandler, Dir: filepath.Join(m.dir, id),
+		HostNetwork: req.HostNetwork, CgroupParent: req.CgroupParent,
+		CreatedAt: time.Now().UTC(),
+	}
+	// The record goes first: if berthd dies half way, recovery finds it
+	// without ReadyAt and undoes whatever was done.
+	if err := m.db.Update(func(tx *store.Tx) error { return store.Put(tx, store.Sandboxes, id, sb) }); err != nil {
+		return "", err
+	}
+	defer func() {
+		if err != nil {
+			log.Warn("sandbox creation failed; cleaning up", "error", err)
+			if cerr := m.teardown(context.WithoutCancel(ctx), id, true); cerr != nil {
+				log.Error("cleaning up a failed sandbox", "error", cerr)
+			}
+		}
+	}()
+	if err := os.MkdirAll(sb.Dir, 0o711); err != nil {
+		return id, err
+	}
+	hostname := req.Hostname
+	if req.HostNetwork {
+		hostname, _ = os.Hostname()
+	}
+	if err := podfiles.WriteHostname(filepath.Join(sb.Dir, "hostname"), hostname); err != nil {
+		return id, err
+	}
+	if err := podfiles.WriteResolvConf(filepath.Join(sb.Dir, "resolv.conf"), req.DNS, m.hostResolv); err != nil {
+		return id, err
+	}
+
+	if !req.HostIPC {
+		// One /dev/shm for the pod, as its containers share IPC.
+		shm := filepath.Join(sb.Dir, "shm")
+		if err := os.MkdirAll(shm, 0o1777); err != nil {
+			return id, err
+		}
+		if err := unix.Mount("shm", shm, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=65536k"); err != nil {
+			return id, fmt.Errorf("mounting the pod's /dev/shm: %w", err)
+		}
+	}
+	if !req.HostNetwork {
+		ns, err := netns.New(m.netnsDir, id)
+		if err != nil {
+			return id, fmt.Errorf("creating the network namespace: %w", err)
+		}
+		// Recorded before ADD: a crash during ADD still gets its DEL.
+		if sb, err = m.update(id, func(s *store.Sandbox) { s.NetNS = ns; s.NetworkAttached = true }); err != nil {
+			return id, err
+		}
+		res, err := m.net.Setup(ctx, podNetwork(sb, req.PortMappings))
+		if err != nil {
+			return id, fmt.Errorf("setting up the pod network: %w", err)
+		}
+		for _, ip := range res.IPs {
+			sb.IPs = append(sb.IPs, ip.String())
+		}
+		if sb, err = m.update(id, func(s *store.Sandbox) { s.IPs = sb.IPs }); err != nil {
+			return id, err
+		}
+	}
+	if req.HostNetwork {
+		// The host's own /etc/hosts, as the kubelet gives host-network pods.
+		if b, err := os.ReadFile("/etc/hosts"); err == nil {
+			err = os.WriteFile(filepath.Join(sb.Dir, "hosts"), b, 0o644)
+			if err != nil {
+				return id, err
+			}
+		}
+	} else if err := podfiles.WriteHosts(filepath.Join(sb.Dir, "hosts"), hostname, sb.IPs); err != nil {
+		return id, err
+	}
+
+	spec, err := oci.Generate(m.infraContainer(sb, req, hostname), m.host)
+	if err != nil {
+		return id, err
+	}
+	launched, err := m.launcher.Launch(ctx, runtime.LaunchRequest{
+		ID: id, Handler: req.RuntimeHandler, Bundle: filepath.Join(sb.Dir, "infra"), Spec: spec,
+	})
+	if err != nil {
+		return id, fmt.Errorf("creating the infra process: %w", err)
+	}
+	if sb, err = m.update(id, func(s *store.Sandbox) { s.InfraPid, s.ShimPid = launched.Pid, launched.ShimPid }); err != nil {
+		return id, err
+	}
+	if err := m.launcher.Start(ctx, req.RuntimeHandler, id); err != nil {
+		return id, fmt.Errorf("starting the infra process: %w", err)
+	}
+	if _, err := m.update(id, func(s *store.Sandbox) { s.ReadyAt = time.Now().UTC() }); err != nil {
+		return id, err
+	}
+	log.Info("sandbox ready", "ips", sb.IPs, "infra", launched.Pid)
+	return id, nil
+}
+
+// infraContainer is the pod's pause process: it creates (or joins the
+// host's) namespaces that the pod's containers will join.
+func (m *Manager) infraContainer(sb store.Sandbox, req RunRequest, hostname string) oci.Container {
+	ns := oci.Namespaces{Network: sb.NetNS}
+	if req.HostNetwork {
+		ns.Network = oci.NamespaceHost
+		ns.UTS = oci.NamespaceHost
+		hostname = ""
+	}
+	if req.HostIPC {
+		ns.IPC = oci.NamespaceHost
+	}
+	if req.HostPID {
+		ns.PID = oci.NamespaceHost
+	}
+	minOOM := -998
+	return oci.Container{
+		ID:              sb.ID,
+		Rootfs:          m.pauseRootfs,
+		Args:            []string{"/pause"},
+		User:            oci.User{UID: InfraUID, GID: InfraUID},
+		Hostname:        hostname,
+		Namespaces:      ns,
+		CgroupsPath:     runtime.CgroupsPath(m.systemd, sb.CgroupParent, sb.ID),
+		ReadonlyRootfs:  true,
+		NoNewPrivileges: true,
+		CapDrop:         []string{"ALL"},
+		OOMScoreAdj:     &minOOM,
+		Sysctls:         req.Sysctls,
+		Annotations:     map[string]string{"io.kubernetes.cri.container-type": "sandbox"},
+	}
+}
+
+func podNetwork(sb store.Sandbox, ports []cni.PortMapping) cni.PodNetwork {
+	return cni.PodNetwork{ID: sb.ID, Name: sb.Name, Namespace: sb.Namespace, UID: sb.UID, NetNS: sb.NetNS, PortMappings: ports}
+}

@@ -1,0 +1,150 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/runtime/rootfs"
+	"github.com/berth-runtime/berth/sandbox/netns"
+	"github.com/berth-runtime/berth/store"
+)
+
+// Stop stops the infra process and detaches the network. The caller stops
+// the pod's containers first. It is idempotent, works on half-made
+// sandboxes, and a sandbox that does not exist is not an error (the CRI
+// requires it).
+func (m *Manager) Stop(ctx context.Context, id string) error {
+	sb, err := m.Get(ctx, id)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return m.teardown(ctx, sb.ID, false)
+}
+
+// Remove stops the sandbox if needed and deletes every trace of it. The
+// caller removes the pod's containers first.
+func (m *Manager) Remove(ctx context.Context, id string) error {
+	sb, err := m.Get(ctx, id)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return m.teardown(ctx, sb.ID, true)
+}
+
+// teardown undoes a sandbox step by step, each step safe to repeat, and
+// records progress so that a crash half way is finished by recovery.
+func (m *Manager) teardown(ctx context.Context, id string, remove bool) error {
+	unlock := m.lock(id)
+	defer unlock()
+	sb, err := m.load(id)
+	if err != nil {
+		return nil
+	}
+	var errs []error
+	bundle := filepath.Join(sb.Dir, "infra")
+	if sb.InfraPid != 0 || sb.ShimPid != 0 {
+		m.launcher.Kill(ctx, sb.RuntimeHandler, id, syscall.SIGKILL, true)
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if _, err := m.launcher.Wait(wctx, sb.RuntimeHandler, id, bundle); err != nil {
+			errs = append(errs, fmt.Errorf("waiting for the infra process: %w", err))
+		}
+		cancel()
+	}
+	if err := m.launcher.Delete(ctx, sb.RuntimeHandler, id); err != nil {
+		errs = append(errs, err)
+	}
+	if sb.NetworkAttached {
+		if err := m.net.Teardown(ctx, podNetwork(sb, nil)); err != nil {
+			errs = append(errs, fmt.Errorf("tearing down the pod network: %w", err))
+		} else if sb, err = m.update(id, func(s *store.Sandbox) { s.NetworkAttached = false }); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if sb.NetNS != "" {
+		if err := netns.Remove(sb.NetNS); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if sb.StoppedAt.IsZero() {
+		if _, err := m.update(id, func(s *store.Sandbox) { s.StoppedAt = time.Now().UTC() }); err != nil {
+			return err
+		}
+	}
+	if !remove {
+		return nil
+	}
+	if err := rootfs.Unmount(filepath.Join(sb.Dir, "shm")); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(sb.Dir); err != nil {
+		return err
+	}
+	if err := m.db.Update(func(tx *store.Tx) error { return store.Delete(tx, store.Sandboxes, id) }); err != nil {
+		return err
+	}
+	m.names.Release(sb.Key, id)
+	m.locks.Delete(id)
+	return nil
+}
+
+// InfraAlive reports whether the sandbox's infra process still runs.
+func (m *Manager) InfraAlive(ctx context.Context, sb store.Sandbox) bool {
+	if sb.InfraPid == 0 {
+		return false
+	}
+	_, ok, err := m.launcher.ExitStatus(ctx, sb.RuntimeHandler, sb.ID, filepath.Join(sb.Dir, "infra"))
+	return err == nil && !ok
+}
+
+// Recover runs at start-up: it reserves the names of live sandboxes,
+// finishes the teardown of half-made ones and of those whose infra
+// process died while berthd was away.
+func (m *Manager) Recover(ctx context.Context) error {
+	sbs, err := m.List(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, sb := range sbs {
+		log := m.log.With("sandbox", sb.ID[:12])
+		switch {
+		case sb.ReadyAt.IsZero() && sb.StoppedAt.IsZero():
+			log.Info("removing a sandbox whose creation was interrupted")
+			errs = append(errs, m.teardown(ctx, sb.ID, true))
+			continue
+		case sb.Ready() && !m.InfraAlive(ctx, sb):
+			log.Info("infra process died while berthd was away; stopping the sandbox")
+			errs = append(errs, m.teardown(ctx, sb.ID, false))
+		case !sb.StoppedAt.IsZero() && (sb.NetworkAttached || netns.Exists(sb.NetNS)):
+			// A stop that a crash interrupted.
+			errs = append(errs, m.teardown(ctx, sb.ID, false))
+		}
+		errs = append(errs, m.names.Reserve(sb.Key, sb.ID))
+	}
+	return errors.Join(errs...)
+}
+
+func (m *Manager) load(id string) (store.Sandbox, error) {
+	var sb store.Sandbox
+	err := m.db.View(func(tx *store.Tx) error {
+		var err error
+		sb, err = store.Get[store.Sandbox](tx, store.Sandboxes, id)
+		return err
+	})
+	return sb, err
+}

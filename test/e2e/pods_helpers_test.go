@@ -1,0 +1,139 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-runtime/berth/test/testutil"
+)
+
+// netSeq gives each daemon of a test run its own bridge and subnet, so
+// daemons never hand out each other's addresses.
+var netSeq atomic.Int32
+
+func init() { netSeq.Store(int32(os.Getpid() % 100)) }
+
+// cniConfig is the [cni] section of a test daemon: a private config
+// directory, bridge and /24 subnet. The bridge is deleted after the test.
+func cniConfig(t *testing.T) (string, *net.IPNet) {
+	n := netSeq.Add(1) % 250
+	bridge := fmt.Sprintf("bt%d", n)
+	subnet := fmt.Sprintf("10.211.%d.0/24", n)
+	_, ipnet, _ := net.ParseCIDR(subnet)
+	t.Cleanup(func() { exec.Command("ip", "link", "del", bridge).Run() })
+	return fmt.Sprintf("[cni]\nconf_dir = %q\ndefault_bridge = %q\ndefault_subnet = %q\n", t.TempDir(), bridge, subnet), ipnet
+}
+
+// podDaemon is a daemon with a private pod network and the busybox image
+// pulled; it returns the image name.
+func podDaemon(t *testing.T, extra string, opts ...testutil.ImageOption) (*daemon, string, *net.IPNet) {
+	t.Helper()
+	reg := testutil.NewRegistry(t)
+	reg.Push(t, "busybox:latest", testutil.BusyboxImage(t, opts...))
+	cniCfg, subnet := cniConfig(t)
+	d := newDaemon(t, cniCfg+extra)
+	mustPull(t, d, reg.Ref("busybox:latest"))
+	return d, reg.Ref("busybox:latest"), subnet
+}
+
+func podConfig(t *testing.T, name string) *runtimeapi.PodSandboxConfig {
+	return &runtimeapi.PodSandboxConfig{
+		Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Namespace: "default", Uid: name + "-uid", Attempt: 1},
+		Hostname:     name,
+		LogDirectory: t.TempDir(),
+		Labels:       map[string]string{"app": name, "berth.test/kind": "pod"},
+		Annotations:  map[string]string{"note": "a value with spaces & symbols: ✓"},
+		Linux:        &runtimeapi.LinuxPodSandboxConfig{},
+	}
+}
+
+func runPod(t *testing.T, d *daemon, cfg *runtimeapi.PodSandboxConfig) string {
+	t.Helper()
+	resp, err := d.RT.RunPodSandbox(ctxT(t), &runtimeapi.RunPodSandboxRequest{Config: cfg})
+	if err != nil {
+		t.Fatalf("RunPodSandbox: %v", err)
+	}
+	return resp.PodSandboxId
+}
+
+func containerConfig(name, image string, args ...string) *runtimeapi.ContainerConfig {
+	return &runtimeapi.ContainerConfig{
+		Metadata:    &runtimeapi.ContainerMetadata{Name: name, Attempt: 0},
+		Image:       &runtimeapi.ImageSpec{Image: image},
+		Command:     []string{"sh", "-c"},
+		Args:        args,
+		LogPath:     name + ".log",
+		Labels:      map[string]string{"ctr": name},
+		Annotations: map[string]string{"a": "b"},
+	}
+}
+
+func createContainer(t *testing.T, d *daemon, podID string, pod *runtimeapi.PodSandboxConfig, cfg *runtimeapi.ContainerConfig) string {
+	t.Helper()
+	resp, err := d.RT.CreateContainer(ctxT(t), &runtimeapi.CreateContainerRequest{PodSandboxId: podID, Config: cfg, SandboxConfig: pod})
+	if err != nil {
+		t.Fatalf("CreateContainer %s: %v", cfg.Metadata.Name, err)
+	}
+	return resp.ContainerId
+}
+
+func startContainer(t *testing.T, d *daemon, id string) {
+	t.Helper()
+	if _, err := d.RT.StartContainer(ctxT(t), &runtimeapi.StartContainerRequest{ContainerId: id}); err != nil {
+		t.Fatalf("StartContainer: %v", err)
+	}
+}
+
+func containerStatus(t *testing.T, d *daemon, id string) *runtimeapi.ContainerStatus {
+	t.Helper()
+	resp, err := d.RT.ContainerStatus(ctxT(t), &runtimeapi.ContainerStatusRequest{ContainerId: id})
+	if err != nil {
+		t.Fatalf("ContainerStatus: %v", err)
+	}
+	return resp.Status
+}
+
+// waitState polls ContainerStatus until the container is in state.
+func waitState(t *testing.T, d *daemon, id string, state runtimeapi.ContainerState) *runtimeapi.ContainerStatus {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st := containerStatus(t, d, id)
+		if st.State == state {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("container %s is %v, want %v", id[:12], st.State, state)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitLog waits until the container's CRI log contains want.
+func waitLog(t *testing.T, path, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, _ := os.ReadFile(path)
+		if strings.Contains(string(b), want) {
+			return string(b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log %s lacks %q:\n%s", path, want, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func logPath(pod *runtimeapi.PodSandboxConfig, ctr *runtimeapi.ContainerConfig) string {
+	return filepath.Join(pod.LogDirectory, ctr.LogPath)
+}
