@@ -3,6 +3,15 @@ package runtime
 import (
 	"context"
 	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-runtime/berth/runtime/ocirt"
+	"github.com/berth-runtime/berth/store"
 )
 
 // Recover runs at start-up, after the sandboxes recovered. Its
@@ -34,9 +43,42 @@ func (m *Manager) Recover(ctx context.Context) error {
 				m.recordExit(c.ID, st, "")
 			case StateOf(c) == Running:
 				m.watch(c)
+			default:
+				// Created: a Start may have run just before the crash,
+				// without its record. The runtime knows.
+				if rs, err := m.launcher.State(ctx, c.RuntimeHandler, c.ID); err == nil && rs.Status == ocirt.StatusRunning {
+					log.Info("container was started just before the crash; adopting it")
+					if c, err = m.update(c.ID, func(c *store.Container) { c.StartedAt = processStart(rs.Pid) }); err != nil {
+						errs = append(errs, err)
+					} else {
+						m.watch(c)
+					}
+				}
 			}
 		}
 		errs = append(errs, m.names.Reserve(c.Key, c.ID))
 	}
 	return errors.Join(errs...)
+}
+
+// processStart is when process pid started (from /proc/<pid>/stat), or now.
+func processStart(pid int) time.Time {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return time.Now().UTC()
+	}
+	// Field 22 (starttime, in clock ticks since boot) follows the
+	// parenthesised command name, which may contain spaces.
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(fields) < 20 {
+		return time.Now().UTC()
+	}
+	ticks, err := strconv.ParseInt(fields[19], 10, 64)
+	var info unix.Sysinfo_t
+	if err != nil || unix.Sysinfo(&info) != nil {
+		return time.Now().UTC()
+	}
+	const hz = 100 // USER_HZ on Linux
+	boot := time.Now().Add(-time.Duration(info.Uptime) * time.Second)
+	return boot.Add(time.Duration(ticks) * time.Second / hz).UTC()
 }

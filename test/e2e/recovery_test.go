@@ -1,0 +1,209 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// TestRestartRecovery kills berthd with SIGKILL while a pod runs three
+// containers in three states, lets one exit meanwhile, and restarts it.
+func TestRestartRecovery(t *testing.T) {
+	d, img, _ := podDaemon(t, "")
+	pod := podConfig(t, "recover")
+	podID := runPod(t, d, pod)
+	logger := containerConfig("logger", img, `i=0; while true; do echo "line $i"; i=$((i+1)); sleep 0.01; done`)
+	quitter := containerConfig("quitter", img, `sleep 1; echo bye; exit 5`)
+	waiter := containerConfig("waiter", img, `echo started late; sleep 1000`)
+	a := createContainer(t, d, podID, pod, logger)
+	b := createContainer(t, d, podID, pod, quitter)
+	c := createContainer(t, d, podID, pod, waiter)
+	startContainer(t, d, a)
+	startContainer(t, d, b)
+	waitLog(t, logPath(pod, logger), "line 5\n")
+
+	d.Kill()
+	time.Sleep(2 * time.Second) // quitter exits while berthd is away; logger keeps logging
+	d.Start()
+
+	if st := containerStatus(t, d, a); st.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		t.Errorf("logger after restart: %v", st.State)
+	}
+	if st := containerStatus(t, d, b); st.State != runtimeapi.ContainerState_CONTAINER_EXITED || st.ExitCode != 5 {
+		t.Errorf("quitter after restart: %v exit %d", st.State, st.ExitCode)
+	}
+	if st := containerStatus(t, d, c); st.State != runtimeapi.ContainerState_CONTAINER_CREATED {
+		t.Errorf("waiter after restart: %v", st.State)
+	}
+	sb, err := d.RT.PodSandboxStatus(ctxT(t), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: podID})
+	if err != nil || sb.Status.State != runtimeapi.PodSandboxState_SANDBOX_READY {
+		t.Errorf("pod after restart: %v %v", sb.GetStatus().GetState(), err)
+	}
+	startContainer(t, d, c)
+	waitLog(t, logPath(pod, waiter), "started late")
+	if res, err := d.RT.ExecSync(ctxT(t), &runtimeapi.ExecSyncRequest{ContainerId: a, Cmd: []string{"echo", "still here"}}); err != nil || string(res.Stdout) != "still here\n" {
+		t.Errorf("exec after restart: %v %v", res, err)
+	}
+	waitLog(t, logPath(pod, quitter), "stdout F bye\n")
+	// The logger wrote on while berthd was down: its log has every line,
+	// in order, none lost.
+	if _, err := d.RT.StopContainer(ctxT(t), &runtimeapi.StopContainerRequest{ContainerId: a, Timeout: 5}); err != nil {
+		t.Fatal(err)
+	}
+	b2, _ := os.ReadFile(logPath(pod, logger))
+	lines := strings.Split(strings.TrimSpace(string(b2)), "\n")
+	for i, l := range lines {
+		if want := fmt.Sprintf("stdout F line %d", i); !strings.HasSuffix(l, want) {
+			t.Fatalf("log line %d = %q, want …%q", i, l, want)
+		}
+	}
+	if len(lines) < 150 {
+		t.Errorf("only %d log lines over more than 2s at 100/s", len(lines))
+	}
+	// The exit while berthd was away is seen by a watcher adopted at
+	// restart too: the waiter dies now and is reported.
+	if _, err := d.RT.StopContainer(ctxT(t), &runtimeapi.StopContainerRequest{ContainerId: c, Timeout: 1}); err != nil {
+		t.Fatal(err)
+	}
+	d.removeAllPods()
+	assertNothingLeft(t, d)
+}
+
+// TestKillDuringConcurrentCreates kills berthd in the middle of a batch of
+// concurrent pod and container creations. After a restart every object is
+// whole or gone, and removing the whole ones leaves nothing behind.
+func TestKillDuringConcurrentCreates(t *testing.T) {
+	d, img, _ := podDaemon(t, "")
+	const n = 8
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pod := podConfig(t, fmt.Sprintf("batch-%d", i))
+			resp, err := d.RT.RunPodSandbox(ctxT(t), &runtimeapi.RunPodSandboxRequest{Config: pod})
+			if err != nil {
+				return
+			}
+			c, err := d.RT.CreateContainer(ctxT(t), &runtimeapi.CreateContainerRequest{PodSandboxId: resp.PodSandboxId, Config: containerConfig("c", img, "sleep 1000"), SandboxConfig: pod})
+			if err != nil {
+				return
+			}
+			d.RT.StartContainer(ctxT(t), &runtimeapi.StartContainerRequest{ContainerId: c.ContainerId})
+		}()
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	// Kill when some pods have containers and others are still being made.
+	for strings.Count(d.Logs(), "container created") < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	d.Kill()
+	wg.Wait()
+	d.Start()
+
+	pods, err := d.RT.ListPodSandbox(ctxT(t), &runtimeapi.ListPodSandboxRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := 0
+	for _, p := range pods.Items {
+		if p.State == runtimeapi.PodSandboxState_SANDBOX_READY {
+			ready++
+		}
+	}
+	ctrs, _ := d.RT.ListContainers(ctxT(t), &runtimeapi.ListContainersRequest{})
+	for _, c := range ctrs.Containers {
+		if c.State == runtimeapi.ContainerState_CONTAINER_UNKNOWN {
+			t.Errorf("container %s in state UNKNOWN after recovery", c.Id[:12])
+		}
+		if c.State == runtimeapi.ContainerState_CONTAINER_CREATED {
+			startContainer(t, d, c.Id)
+		}
+	}
+	t.Logf("after the crash: %d pods (%d ready), %d containers", len(pods.Items), ready, len(ctrs.Containers))
+	if ready < 2 {
+		t.Errorf("pods ready before the kill are gone: %d ready", ready)
+	}
+	// The pods that survived work, and their names are still taken.
+	for _, p := range pods.Items {
+		if p.State != runtimeapi.PodSandboxState_SANDBOX_READY {
+			continue
+		}
+		_, err := d.RT.RunPodSandbox(ctxT(t), &runtimeapi.RunPodSandboxRequest{Config: podConfig(t, p.Metadata.Name)})
+		if err == nil || !strings.Contains(err.Error(), "in use") {
+			t.Errorf("a recovered pod's name is free again: %v", err)
+		}
+	}
+	if shims := shimsOf(d); len(shims) == 0 && ready > 0 {
+		t.Errorf("no shims for %d ready pods", ready)
+	}
+	d.removeAllPods()
+	assertNothingLeft(t, d)
+	time.Sleep(500 * time.Millisecond)
+	if shims := shimsOf(d); len(shims) != 0 {
+		t.Errorf("shim processes left: %v", shims)
+	}
+}
+
+// shimsOf lists the pids of berth-shim processes of d (their argument is a
+// config file under d's state).
+func shimsOf(d *daemon) []int {
+	var pids []int
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if len(args) >= 2 && strings.HasSuffix(args[0], "berth-shim") && strings.HasPrefix(args[1], d.State) {
+			pid, _ := strconv.Atoi(strings.Split(p, "/")[2])
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// TestShimKilled: when a container's shim is killed with SIGKILL, the
+// container is reported exited instead of hanging, and is not left
+// running unwatched.
+func TestShimKilled(t *testing.T) {
+	d, img, _ := podDaemon(t, "")
+	pod := podConfig(t, "orphan")
+	podID := runPod(t, d, pod)
+	cid := createContainer(t, d, podID, pod, containerConfig("c", img, "sleep 1000"))
+	startContainer(t, d, cid)
+	resp, err := d.RT.ContainerStatus(ctxT(t), &runtimeapi.ContainerStatusRequest{ContainerId: cid, Verbose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		Pid     int `json:"pid"`
+		ShimPid int `json:"shimPid"`
+	}
+	json.Unmarshal([]byte(resp.Info["info"]), &info)
+	if info.ShimPid == 0 || info.Pid == 0 {
+		t.Fatalf("verbose info has no pids: %s", resp.Info["info"])
+	}
+	syscall.Kill(info.ShimPid, syscall.SIGKILL)
+	st := waitState(t, d, cid, runtimeapi.ContainerState_CONTAINER_EXITED)
+	if st.ExitCode != 137 {
+		t.Errorf("exit code after the shim died = %d", st.ExitCode)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for syscall.Kill(info.Pid, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("container process %d still runs without its shim", info.Pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
