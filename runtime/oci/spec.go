@@ -228,7 +228,7 @@ func generate(c Container, h Host) (*specs.Spec, error) {
 	oomScoreAdj = min(max(oomScoreAdj, h.MinOOMScoreAdj, -1000), 1000)
 
 	s := &specs.Spec{
-		Version: specs.Version,
+		Version: SpecVersion,
 		Root: &specs.Root{
 			Path:     c.Rootfs,
 			Readonly: c.ReadonlyRootfs,
@@ -360,3 +360,8 @@ func orDefault(s, def []string) []string {
 	}
 	return slices.Clone(s)
 }
+
+// SpecVersion is the ociVersion berth's specs declare. The runtime-spec
+// module is newer (1.3.0), but Debian 12's crun 1.8 refuses versions it
+// does not know, and berth uses no field added after 1.1.0.
+const SpecVersion = "1.1.0"

@@ -78,7 +78,7 @@ func TestGenerateDefaults(t *testing.T) {
 	if diff := cmp.Diff(&specs.Root{Path: c.Rootfs}, s.Root); diff != "" {
 		t.Errorf("root (-want +got):\n%s", diff)
 	}
-	if s.Version != specs.Version || s.Hostname != "web" {
+	if s.Version != SpecVersion || s.Hostname != "web" {
 		t.Errorf("version %q hostname %q", s.Version, s.Hostname)
 	}
 	if diff := cmp.Diff(c.Annotations, s.Annotations); diff != "" {

@@ -1,0 +1,125 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// TestHostNetworkPod: no netns, no CNI; the container sees the host's
+// interfaces and hostname.
+func TestHostNetworkPod(t *testing.T) {
+	d, img, _ := podDaemon(t, "")
+	pod := podConfig(t, "hostnet")
+	pod.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{
+		NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE},
+	}
+	podID := runPod(t, d, pod)
+	st, err := d.RT.PodSandboxStatus(ctxT(t), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: podID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status.Network.Ip != "" || st.Status.Linux.Namespaces.Options.Network != runtimeapi.NamespaceMode_NODE {
+		t.Errorf("host-network pod status = %v", st.Status)
+	}
+	if ns, _ := os.ReadDir(filepath.Join(d.State, "netns")); len(ns) != 0 {
+		t.Errorf("a host-network pod got a netns: %v", ns)
+	}
+	cid := createContainer(t, d, podID, pod, containerConfig("c", img, "sleep 1000"))
+	startContainer(t, d, cid)
+	hostNet, _ := os.Readlink("/proc/self/ns/net")
+	res, err := d.RT.ExecSync(ctxT(t), &runtimeapi.ExecSyncRequest{ContainerId: cid, Cmd: []string{"sh", "-c", "readlink /proc/self/ns/net; hostname"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	if want := hostNet + "\n" + host + "\n"; string(res.Stdout) != want {
+		t.Errorf("container sees %q, want %q", res.Stdout, want)
+	}
+}
+
+// TestCgroupsAndMounts: cgroup_parent is honoured and each container's
+// cgroup is named after its id; bind mounts, read-only ones too, and a
+// host path that does not exist yet.
+func TestCgroupsAndMounts(t *testing.T) {
+	d, img, _ := podDaemon(t, "")
+	pod := podConfig(t, "cg")
+	parent := "/berthtest/pod" + strings.ReplaceAll(t.Name(), "/", "-")
+	pod.Linux.CgroupParent = parent
+	podID := runPod(t, d, pod)
+	hostDir := t.TempDir()
+	os.WriteFile(filepath.Join(hostDir, "file"), []byte("from the host\n"), 0o644)
+	created := filepath.Join(t.TempDir(), "made", "by", "berth")
+	c := containerConfig("c", img, "sleep 1000")
+	c.Mounts = []*runtimeapi.Mount{
+		{HostPath: hostDir, ContainerPath: "/mnt/ro", Readonly: true},
+		{HostPath: hostDir, ContainerPath: "/mnt/rw"},
+		{HostPath: created, ContainerPath: "/mnt/new"},
+	}
+	cid := createContainer(t, d, podID, pod, c)
+	startContainer(t, d, cid)
+	for _, ctrl := range []string{"memory", "pids", "cpu"} {
+		dir := filepath.Join("/sys/fs/cgroup", ctrl, parent, cid)
+		if _, err := os.Stat(dir); err != nil {
+			if _, err2 := os.Stat(filepath.Join("/sys/fs/cgroup", parent, cid)); err2 != nil {
+				t.Errorf("no cgroup %s (nor on the unified hierarchy): %v", dir, err)
+			}
+		}
+	}
+	exec := func(cmd string) (string, int32) {
+		res, err := d.RT.ExecSync(ctxT(t), &runtimeapi.ExecSyncRequest{ContainerId: cid, Cmd: []string{"sh", "-c", cmd}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(res.Stdout) + string(res.Stderr), res.ExitCode
+	}
+	if out, _ := exec("cat /mnt/ro/file"); out != "from the host\n" {
+		t.Errorf("read through the mount: %q", out)
+	}
+	if _, code := exec("echo x > /mnt/ro/other"); code == 0 {
+		t.Error("wrote to a read-only mount")
+	}
+	if _, code := exec("echo x > /mnt/rw/other"); code != 0 {
+		t.Error("could not write to a read-write mount")
+	}
+	if b, _ := os.ReadFile(filepath.Join(hostDir, "other")); string(b) != "x\n" {
+		t.Errorf("write through the mount reached the host as %q", b)
+	}
+	if st, err := os.Stat(created); err != nil || !st.IsDir() {
+		t.Errorf("missing host path not created: %v", err)
+	}
+	// The container's writable layer counts in ImageFsInfo's container fs.
+	before := fsInfo(t, d).ctr.UsedBytes.Value
+	exec("dd if=/dev/zero of=/big bs=1M count=8 2>/dev/null")
+	if after := fsInfo(t, d).ctr.UsedBytes.Value; after < before+8<<20 {
+		t.Errorf("container fs grew %d → %d after writing 8 MiB", before, after)
+	}
+}
+
+// TestCrunHandler: the crun runtime handler runs pods where the host
+// allows it; on a hybrid cgroup host (v1 plus a cgroup2 mount with a
+// controller) crun 1.8 refuses, and the pod fails with crun's own message
+// and leaves nothing behind.
+func TestCrunHandler(t *testing.T) {
+	if _, err := exec.LookPath("crun"); err != nil {
+		t.Skip("crun is not installed")
+	}
+	d, img, _ := podDaemon(t, "")
+	pod := podConfig(t, "crun")
+	resp, err := d.RT.RunPodSandbox(ctxT(t), &runtimeapi.RunPodSandboxRequest{Config: pod, RuntimeHandler: "crun"})
+	if err != nil {
+		if !strings.Contains(err.Error(), "crun create:") {
+			t.Errorf("crun failure does not carry crun's message: %v", err)
+		}
+		t.Logf("crun refused this host: %v", err)
+		assertNothingLeft(t, d)
+		return
+	}
+	cid := createContainer(t, d, resp.PodSandboxId, pod, containerConfig("c", img, "echo via crun"))
+	startContainer(t, d, cid)
+	waitLog(t, logPath(pod, containerConfig("c", img)), "via crun")
+}
