@@ -36,7 +36,7 @@ func main() {
 	flag.Parse()
 
 	step("serving the offline busybox image on a loopback registry")
-	img, err := testutil.NewBusyboxImage(testutil.WithCmd("sh", "-c", "echo hello from berth"))
+	img, err := testutil.NewBusyboxImage()
 	check(err)
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	defer srv.Close()
@@ -53,7 +53,11 @@ func main() {
 state = %q
 [registry.mirrors]
 "docker.io" = ["http://%s"]
-`, filepath.Join(*dir, "root"), filepath.Join(*dir, "state"), host)), 0o600))
+[cni]
+conf_dir = %q
+default_bridge = "berthdemo0"
+default_subnet = "10.214.0.0/24"
+`, filepath.Join(*dir, "root"), filepath.Join(*dir, "state"), host, filepath.Join(*dir, "cni"))), 0o600))
 	logFile, err := os.Create(filepath.Join(*dir, "berthd.log"))
 	check(err)
 	daemon := exec.Command(filepath.Join(*bin, "berthd"), "--config", cfgPath)
@@ -62,6 +66,8 @@ state = %q
 	defer func() {
 		daemon.Process.Signal(syscall.SIGTERM)
 		daemon.Wait()
+		syscall.Unmount(filepath.Join(*dir, "state", "netns"), syscall.MNT_DETACH)
+		exec.Command("ip", "link", "del", "berthdemo0").Run()
 	}()
 	sock := filepath.Join(*dir, "state", "berth.sock")
 	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -96,13 +102,64 @@ state = %q
 	u := fs.ImageFilesystems[0]
 	fmt.Printf("   image fs %s: %.1f MB, %d inodes\n", u.FsId.Mountpoint, float64(u.UsedBytes.Value)/1e6, u.InodesUsed.Value)
 
+	step("RunPodSandbox demo (berth's own infra process: no pause image pulled)")
+	logDir := filepath.Join(*dir, "logs")
+	pod := &runtimeapi.PodSandboxConfig{
+		Metadata:     &runtimeapi.PodSandboxMetadata{Name: "demo", Namespace: "default", Uid: "demo-uid"},
+		Hostname:     "demo",
+		LogDirectory: logDir,
+		Labels:       map[string]string{"app": "demo"},
+		Linux:        &runtimeapi.LinuxPodSandboxConfig{},
+	}
+	start = time.Now()
+	sb, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: pod})
+	check(err)
+	ctr, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sb.PodSandboxId, SandboxConfig: pod, Config: &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "hello"},
+		Image:    &runtimeapi.ImageSpec{Image: "busybox"},
+		Command:  []string{"sh", "-c", `echo "hello from $(hostname), pid $$, ip $(ip -4 -o addr show eth0 | awk '{print $4}')"; echo "to stderr" >&2; sleep 1000`},
+		LogPath:  "hello.log",
+	}})
+	check(err)
+	_, err = rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: ctr.ContainerId})
+	check(err)
+	fmt.Printf("   pod-to-running: %s\n", time.Since(start).Round(time.Millisecond))
+	pst, err := rt.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: sb.PodSandboxId})
+	check(err)
+	fmt.Printf("   POD %s  %s  ip %s\n", sb.PodSandboxId[:13], pst.Status.State, pst.Status.Network.Ip)
+	cst, err := rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: ctr.ContainerId})
+	check(err)
+	fmt.Printf("   CONTAINER %s  %s  %s  image %s\n", ctr.ContainerId[:13], cst.Status.Metadata.Name, cst.Status.State, cst.Status.ImageRef)
+
+	step("its CRI log (" + cst.Status.LogPath + ")")
+	for i := 0; i < 100; i++ {
+		if b, _ := os.ReadFile(cst.Status.LogPath); strings.Count(string(b), "\n") >= 2 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b, _ := os.ReadFile(cst.Status.LogPath)
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		fmt.Printf("   %s\n", l)
+	}
+	res, err := rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: ctr.ContainerId, Cmd: []string{"ps", "-o", "pid,comm"}})
+	check(err)
+	step("ExecSync ps in the container (PID 1 is the pod's infra process)")
+	for _, l := range strings.Split(strings.TrimSpace(string(res.Stdout)), "\n") {
+		fmt.Printf("   %s\n", l)
+	}
+
 	if *keep {
 		step("berthd keeps running; try: CONTAINER_RUNTIME_ENDPOINT=unix://" + sock + " crictl images. Ctrl-C stops it.")
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 		<-sig
 	}
-	step("stopping berthd")
+	step("StopPodSandbox, RemovePodSandbox, stopping berthd")
+	_, err = rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: sb.PodSandboxId})
+	check(err)
+	_, err = rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: sb.PodSandboxId})
+	check(err)
 }
 
 func step(s string) { fmt.Printf("==> %s\n", s) }
