@@ -84,6 +84,11 @@ func newDaemon(t *testing.T, extraConfig string) *daemon {
 		Config: filepath.Join(dir, "config.toml"),
 	}
 	cfg := fmt.Sprintf("root = %q\nstate = %q\nlog_level = \"debug\"\n%s\n", d.Root, d.State, extraConfig)
+	if !strings.Contains(extraConfig, "[cni]") {
+		// Never the host's /etc/cni/net.d: berthd writes a default
+		// network there when it is empty.
+		cfg += fmt.Sprintf("[cni]\nconf_dir = %q\n", filepath.Join(dir, "cni"))
+	}
 	if err := os.WriteFile(d.Config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -100,25 +100,27 @@ func TestRuntimeInfo(t *testing.T) {
 	if c := conds[runtimeapi.RuntimeReady]; c == nil || !c.Status {
 		t.Errorf("RuntimeReady = %+v (runc is installed)", c)
 	}
-	// The daemon's CNI dir is the host's default; point a second daemon at
-	// an empty one to see a NotReady reason.
-	d2 := newDaemon(t, fmt.Sprintf("[cni]\nconf_dir = %q\n", t.TempDir()))
+	// A CNI directory with only a broken config: berthd writes no default
+	// over it, and NetworkReady says why it is not ready.
+	brokenDir := t.TempDir()
+	os.WriteFile(filepath.Join(brokenDir, "10-broken.conflist"), []byte("{not json"), 0o644)
+	d2 := newDaemon(t, fmt.Sprintf("[cni]\nconf_dir = %q\n", brokenDir))
 	st, err = d2.RT.Status(ctxT(t), &runtimeapi.StatusRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range st.Status.Conditions {
-		if c.Type == runtimeapi.NetworkReady && (c.Status || c.Reason == "" || !strings.Contains(c.Message, "no network config")) {
-			t.Errorf("NetworkReady with no CNI config = %+v", c)
+		if c.Type == runtimeapi.NetworkReady && (c.Status || c.Reason == "" || !strings.Contains(c.Message, "no valid network config")) {
+			t.Errorf("NetworkReady with a broken CNI config = %+v", c)
 		}
 	}
 	if len(st.RuntimeHandlers) < 2 || st.RuntimeHandlers[0].Name != "" {
 		t.Errorf("runtime handlers = %v", st.RuntimeHandlers)
 	}
 	// Not built yet: an honest Unimplemented, never a fake success.
-	_, err = d.RT.RunPodSandbox(ctxT(t), &runtimeapi.RunPodSandboxRequest{})
+	_, err = d.RT.CheckpointContainer(ctxT(t), &runtimeapi.CheckpointContainerRequest{ContainerId: "x"})
 	if status.Code(err) != codes.Unimplemented {
-		t.Errorf("RunPodSandbox = %v, want Unimplemented", err)
+		t.Errorf("CheckpointContainer = %v, want Unimplemented", err)
 	}
 }
 
