@@ -92,28 +92,7 @@ func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerS
 		return nil, err
 	}
 	cfg := containerConfig(c)
-	st := &runtimeapi.ContainerStatus{
-		Id:          c.ID,
-		Metadata:    &runtimeapi.ContainerMetadata{Name: c.Name, Attempt: c.Attempt},
-		State:       containerState(c),
-		CreatedAt:   nanos(c.CreatedAt),
-		StartedAt:   nanos(c.StartedAt),
-		FinishedAt:  nanos(c.FinishedAt),
-		ExitCode:    c.ExitCode,
-		Image:       &runtimeapi.ImageSpec{Image: c.Image},
-		ImageRef:    c.ImageRef,
-		ImageId:     c.ImageID.String(),
-		Reason:      c.Reason,
-		Message:     c.Message,
-		Labels:      c.Labels,
-		Annotations: c.Annotations,
-		Mounts:      cfg.Mounts,
-		LogPath:     c.LogPath,
-		StopSignal:  cfg.StopSignal,
-	}
-	if res := cfg.GetLinux().GetResources(); res != nil {
-		st.Resources = &runtimeapi.ContainerResources{Linux: res}
-	}
+	st := s.toContainerStatus(c)
 	resp := &runtimeapi.ContainerStatusResponse{Status: st}
 	if req.Verbose {
 		info, _ := json.Marshal(struct {
@@ -192,4 +171,31 @@ func (s *Server) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest) 
 		return nil, err
 	}
 	return &runtimeapi.ExecSyncResponse{Stdout: res.Stdout, Stderr: res.Stderr, ExitCode: int32(res.ExitCode)}, nil
+}
+
+func (s *Server) toContainerStatus(c store.Container) *runtimeapi.ContainerStatus {
+	cfg := containerConfig(c)
+	st := &runtimeapi.ContainerStatus{
+		Id:          c.ID,
+		Metadata:    &runtimeapi.ContainerMetadata{Name: c.Name, Attempt: c.Attempt},
+		State:       containerState(c),
+		CreatedAt:   nanos(c.CreatedAt),
+		StartedAt:   nanos(c.StartedAt),
+		FinishedAt:  nanos(c.FinishedAt),
+		ExitCode:    c.ExitCode,
+		Image:       &runtimeapi.ImageSpec{Image: c.Image},
+		ImageRef:    c.ImageRef,
+		ImageId:     c.ImageID.String(),
+		Reason:      c.Reason,
+		Message:     c.Message,
+		Labels:      c.Labels,
+		Annotations: c.Annotations,
+		Mounts:      cfg.Mounts,
+		LogPath:     c.LogPath,
+		StopSignal:  cfg.StopSignal,
+	}
+	if res := cfg.GetLinux().GetResources(); res != nil {
+		st.Resources = &runtimeapi.ContainerResources{Linux: res}
+	}
+	return st
 }

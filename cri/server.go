@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-runtime/berth/config"
 	"github.com/berth-runtime/berth/imageservice"
+	"github.com/berth-runtime/berth/internal/events"
 	"github.com/berth-runtime/berth/runtime"
 	"github.com/berth-runtime/berth/sandbox"
 )
@@ -29,6 +30,7 @@ type Server struct {
 	images       *imageservice.Service
 	sandboxes    *sandbox.Manager
 	containers   *runtime.Manager
+	events       *events.Bus
 	runtimeReady Checker
 	networkReady Checker
 }
@@ -39,6 +41,7 @@ type Options struct {
 	Images       *imageservice.Service
 	Sandboxes    *sandbox.Manager
 	Containers   *runtime.Manager
+	Events       *events.Bus
 	RuntimeReady Checker
 	NetworkReady Checker
 }
@@ -50,6 +53,7 @@ func New(opts Options) *Server {
 		images:       opts.Images,
 		sandboxes:    opts.Sandboxes,
 		containers:   opts.Containers,
+		events:       opts.Events,
 		runtimeReady: opts.RuntimeReady,
 		networkReady: opts.NetworkReady,
 	}

@@ -88,6 +88,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 		Images:     images,
 		Sandboxes:  svc.sandboxes,
 		Containers: svc.containers,
+		Events:     svc.events,
 		RuntimeReady: func() error {
 			rt := cfg.Runtimes[cfg.DefaultRuntime]
 			if _, err := exec.LookPath(rt.Path); err != nil {

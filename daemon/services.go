@@ -11,6 +11,7 @@ import (
 	"github.com/berth-runtime/berth/cni"
 	"github.com/berth-runtime/berth/config"
 	"github.com/berth-runtime/berth/imageservice"
+	"github.com/berth-runtime/berth/internal/events"
 	"github.com/berth-runtime/berth/runtime"
 	"github.com/berth-runtime/berth/runtime/oci"
 	"github.com/berth-runtime/berth/runtime/ocirt"
@@ -19,6 +20,7 @@ import (
 )
 
 type services struct {
+	events     *events.Bus
 	network    *cni.Manager
 	sandboxes  *sandbox.Manager
 	containers *runtime.Manager
@@ -67,16 +69,17 @@ func startServices(ctx context.Context, cfg config.Config, db *store.DB, images 
 		log.Info("wrote the default pod network config", "dir", cfg.CNI.ConfDir, "subnet", cfg.CNI.DefaultSubnet)
 	}
 	host := oci.ReadHost()
+	bus := events.NewBus()
 	sandboxes, err := sandbox.New(sandbox.Options{
 		DB: db, Network: network, Launcher: launcher, Host: host, StateDir: cfg.State,
-		ShimBinary: shimBin, SystemdCgroup: systemd, Logger: log.With("service", "sandboxes"),
+		ShimBinary: shimBin, SystemdCgroup: systemd, Logger: log.With("service", "sandboxes"), Events: bus,
 	})
 	if err != nil {
 		return nil, err
 	}
 	containers, err := runtime.NewManager(runtime.Options{
 		DB: db, Images: images, Launcher: launcher, Host: host, RootDir: cfg.Root, StateDir: cfg.State,
-		SystemdCgroup: systemd, Logger: log.With("service", "containers"),
+		SystemdCgroup: systemd, Logger: log.With("service", "containers"), Events: bus,
 	})
 	if err != nil {
 		return nil, err
@@ -87,7 +90,7 @@ func startServices(ctx context.Context, cfg config.Config, db *store.DB, images 
 	if err := containers.Recover(ctx); err != nil {
 		log.Error("recovering containers", "error", err)
 	}
-	return &services{network: network, sandboxes: sandboxes, containers: containers}, nil
+	return &services{events: bus, network: network, sandboxes: sandboxes, containers: containers}, nil
 }
 
 // findShim locates berth-shim: the configured path, beside berthd, or PATH.

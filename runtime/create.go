@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/internal/events"
 	"github.com/berth-runtime/berth/runtime/oci"
 	"github.com/berth-runtime/berth/runtime/rootfs"
 	"github.com/berth-runtime/berth/store"
@@ -161,6 +162,7 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err
 	if _, err := m.update(id, func(c *store.Container) { c.Pid, c.ShimPid = launched.Pid, launched.ShimPid }); err != nil {
 		return id, err
 	}
+	m.publish(events.Created, c)
 	log.Info("container created", "pid", launched.Pid)
 	return id, nil
 }

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/internal/events"
 	"github.com/berth-runtime/berth/runtime/shim/shimapi"
 	"github.com/berth-runtime/berth/store"
 )
@@ -65,6 +66,7 @@ func (m *Manager) Start(ctx context.Context, id string) error {
 	if c, err = m.update(c.ID, func(c *store.Container) { c.StartedAt = time.Now().UTC() }); err != nil {
 		return err
 	}
+	m.publish(events.Started, c)
 	m.watch(c)
 	return nil
 }
@@ -86,10 +88,12 @@ func (m *Manager) watch(c store.Container) {
 }
 
 func (m *Manager) recordExit(id string, st shimapi.ExitStatus, message string) {
-	_, err := m.update(id, func(c *store.Container) {
+	recorded := false
+	c, err := m.update(id, func(c *store.Container) {
 		if !c.FinishedAt.IsZero() {
 			return
 		}
+		recorded = true
 		c.FinishedAt = st.ExitedAt
 		if c.FinishedAt.IsZero() {
 			c.FinishedAt = time.Now().UTC()
@@ -112,6 +116,9 @@ func (m *Manager) recordExit(id string, st shimapi.ExitStatus, message string) {
 	})
 	if err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 		m.log.Error("recording a container exit", "container", id, "error", err)
+	}
+	if err == nil && recorded {
+		m.publish(events.Stopped, c)
 	}
 }
 
@@ -176,7 +183,11 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	}
 	unlock := m.lock(c.ID)
 	defer unlock()
-	return m.destroy(ctx, c)
+	if err := m.destroy(ctx, c); err != nil {
+		return err
+	}
+	m.publish(events.Deleted, c)
+	return nil
 }
 
 // ParseSignal reads "SIGTERM", "TERM", "term" or "15"; anything else, or

@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-runtime/berth/imageservice"
 	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/internal/events"
 	"github.com/berth-runtime/berth/internal/namereg"
 	"github.com/berth-runtime/berth/runtime/oci"
 	"github.com/berth-runtime/berth/store"
@@ -31,6 +32,8 @@ type Options struct {
 	RootDir, StateDir string
 	SystemdCgroup     bool
 	Logger            *slog.Logger
+	// Events receives the containers' life-cycle events (may be nil).
+	Events *events.Bus
 }
 
 // Manager runs containers.
@@ -45,6 +48,7 @@ type Manager struct {
 	log      *slog.Logger
 	names    *namereg.Registry
 	locks    sync.Map // id → *sync.Mutex
+	events   *events.Bus
 
 	// watchers end when berthd stops; exits found later are read from
 	// the shims' exit files at the next start.
@@ -59,7 +63,7 @@ func NewManager(o Options) (*Manager, error) {
 	m := &Manager{
 		db: o.DB, images: o.Images, launcher: o.Launcher, host: o.Host,
 		rootDir: filepath.Join(o.RootDir, "containers"), stateDir: filepath.Join(o.StateDir, "containers"),
-		systemd: o.SystemdCgroup, log: o.Logger, names: namereg.New(),
+		systemd: o.SystemdCgroup, log: o.Logger, names: namereg.New(), events: o.Events,
 	}
 	if m.log == nil {
 		m.log = slog.Default()
@@ -155,4 +159,8 @@ func newID() string {
 	var b [32]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+func (m *Manager) publish(kind events.Kind, c store.Container) {
+	m.events.Publish(events.Event{Kind: kind, ID: c.ID, SandboxID: c.SandboxID})
 }

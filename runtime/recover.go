@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-runtime/berth/internal/events"
 	"github.com/berth-runtime/berth/runtime/ocirt"
 	"github.com/berth-runtime/berth/store"
 )
@@ -51,6 +52,7 @@ func (m *Manager) Recover(ctx context.Context) error {
 					if c, err = m.update(c.ID, func(c *store.Container) { c.StartedAt = processStart(rs.Pid) }); err != nil {
 						errs = append(errs, err)
 					} else {
+						m.publish(events.Started, c)
 						m.watch(c)
 					}
 				}

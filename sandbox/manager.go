@@ -20,6 +20,7 @@ import (
 
 	"github.com/berth-runtime/berth/cni"
 	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/internal/events"
 	"github.com/berth-runtime/berth/internal/namereg"
 	"github.com/berth-runtime/berth/runtime"
 	"github.com/berth-runtime/berth/runtime/oci"
@@ -48,6 +49,8 @@ type Options struct {
 	// HostResolvConf is the resolv.conf pods inherit without DNS config.
 	HostResolvConf string
 	Logger         *slog.Logger
+	// Events receives the sandboxes' life-cycle events (may be nil).
+	Events *events.Bus
 }
 
 // Manager runs pod sandboxes.
@@ -64,6 +67,7 @@ type Manager struct {
 	log         *slog.Logger
 	names       *namereg.Registry
 	locks       sync.Map // sandbox id → *sync.Mutex
+	events      *events.Bus
 }
 
 // New prepares the directories and the infra root file system.
@@ -80,6 +84,7 @@ func New(o Options) (*Manager, error) {
 		hostResolv:  o.HostResolvConf,
 		log:         o.Logger,
 		names:       namereg.New(),
+		events:      o.Events,
 	}
 	if m.log == nil {
 		m.log = slog.Default()
@@ -198,4 +203,8 @@ func NewID() string {
 	var b [32]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+func (m *Manager) publish(kind events.Kind, id string) {
+	m.events.Publish(events.Event{Kind: kind, ID: id, SandboxID: id, Sandbox: true})
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-runtime/berth/cni"
 	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/internal/events"
 	"github.com/berth-runtime/berth/runtime"
 	"github.com/berth-runtime/berth/runtime/oci"
 	"github.com/berth-runtime/berth/sandbox/netns"
@@ -155,6 +156,8 @@ func (m *Manager) run(ctx context.Context, req RunRequest) (id string, err error
 	if _, err := m.update(id, func(s *store.Sandbox) { s.ReadyAt = time.Now().UTC() }); err != nil {
 		return id, err
 	}
+	m.publish(events.Created, id)
+	m.publish(events.Started, id)
 	log.Info("sandbox ready", "ips", sb.IPs, "infra", launched.Pid)
 	return id, nil
 }

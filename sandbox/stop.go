@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/internal/events"
 	"github.com/berth-runtime/berth/runtime/rootfs"
 	"github.com/berth-runtime/berth/sandbox/netns"
 	"github.com/berth-runtime/berth/store"
@@ -84,6 +85,9 @@ func (m *Manager) teardown(ctx context.Context, id string, remove bool) error {
 		if _, err := m.update(id, func(s *store.Sandbox) { s.StoppedAt = time.Now().UTC() }); err != nil {
 			return err
 		}
+		if !sb.ReadyAt.IsZero() {
+			m.publish(events.Stopped, id)
+		}
 	}
 	if !remove {
 		return nil
@@ -99,6 +103,9 @@ func (m *Manager) teardown(ctx context.Context, id string, remove bool) error {
 	}
 	m.names.Release(sb.Key, id)
 	m.locks.Delete(id)
+	if !sb.ReadyAt.IsZero() {
+		m.publish(events.Deleted, id)
+	}
 	return nil
 }
 

@@ -137,3 +137,5 @@ func waitLog(t *testing.T, path, want string) string {
 func logPath(pod *runtimeapi.PodSandboxConfig, ctr *runtimeapi.ContainerConfig) string {
 	return filepath.Join(pod.LogDirectory, ctr.LogPath)
 }
+
+func sleep(ms int) { time.Sleep(time.Duration(ms) * time.Millisecond) }
