@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
+	"strconv"
 	"time"
 )
 
@@ -20,6 +20,13 @@ type Entry struct {
 // ErrMalformed is returned (wrapped) for a line that is not a CRI record.
 var ErrMalformed = errors.New("malformed CRI log record")
 
+// malformed wraps ErrMalformed as fmt.Errorf("%w: "+msg) would; the package
+// does not use fmt, as the shim links it.
+type malformed string
+
+func (m malformed) Error() string { return ErrMalformed.Error() + ": " + string(m) }
+func (m malformed) Unwrap() error { return ErrMalformed }
+
 // Parse parses one record. line may or may not end with "\n". Content
 // aliases line.
 func Parse(line []byte) (Entry, error) {
@@ -27,33 +34,33 @@ func Parse(line []byte) (Entry, error) {
 	var e Entry
 	ts, rest, ok := bytes.Cut(line, []byte{' '})
 	if !ok {
-		return e, fmt.Errorf("%w: no timestamp", ErrMalformed)
+		return e, malformed("no timestamp")
 	}
 	t, err := time.Parse(time.RFC3339Nano, string(ts))
 	if err != nil {
-		return e, fmt.Errorf("%w: timestamp: %v", ErrMalformed, err)
+		return e, malformed("timestamp: " + err.Error())
 	}
 	stream, rest, ok := bytes.Cut(rest, []byte{' '})
 	if !ok {
-		return e, fmt.Errorf("%w: no stream", ErrMalformed)
+		return e, malformed("no stream")
 	}
 	switch string(stream) {
 	case Stdout, Stderr:
 		e.Stream = string(stream)
 	default:
-		return e, fmt.Errorf("%w: unknown stream %q", ErrMalformed, stream)
+		return e, malformed("unknown stream " + strconv.Quote(string(stream)))
 	}
 	// The tag and its separating space; "stdout F" with nothing after it is
 	// accepted as an empty full line, as the kubelet does.
 	if len(rest) == 0 || (len(rest) > 1 && rest[1] != ' ') {
-		return e, fmt.Errorf("%w: no tag", ErrMalformed)
+		return e, malformed("no tag")
 	}
 	switch rest[0] {
 	case TagFull:
 	case TagPartial:
 		e.Partial = true
 	default:
-		return e, fmt.Errorf("%w: unknown tag %q", ErrMalformed, rest[0])
+		return e, malformed("unknown tag " + strconv.QuoteRune(rune(rest[0])))
 	}
 	if len(rest) > 1 {
 		e.Content = rest[2:]

@@ -144,7 +144,7 @@ func (w *Writer) writeRecord(stream string, tag byte, content []byte) error {
 		}
 		return os.ErrClosed
 	}
-	b := w.now().AppendFormat(w.buf[:0], time.RFC3339Nano)
+	b := AppendTime(w.buf[:0], w.now())
 	b = append(b, ' ')
 	b = append(b, stream...)
 	b = append(b, ' ', tag, ' ')
@@ -247,3 +247,67 @@ func (s *StreamWriter) Close() error {
 }
 
 func indexNL(p []byte) int { return bytes.IndexByte(p, '\n') }
+
+// AppendTime appends t formatted as time.RFC3339Nano, byte for byte what
+// t.AppendFormat(b, time.RFC3339Nano) writes, without linking the time
+// package's general formatter into the shim.
+func AppendTime(b []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	hour, min, sec := t.Clock()
+	_, offset := t.Zone()
+	b = appendInt(b, year, 4)
+	b = append(b, '-')
+	b = appendInt(b, int(month), 2)
+	b = append(b, '-')
+	b = appendInt(b, day, 2)
+	b = append(b, 'T')
+	b = appendInt(b, hour, 2)
+	b = append(b, ':')
+	b = appendInt(b, min, 2)
+	b = append(b, ':')
+	b = appendInt(b, sec, 2)
+	if ns := t.Nanosecond(); ns != 0 {
+		b = append(b, '.')
+		b = appendInt(b, ns, 9)
+		for b[len(b)-1] == '0' {
+			b = b[:len(b)-1]
+		}
+	}
+	if offset == 0 {
+		return append(b, 'Z')
+	}
+	zone := offset / 60 // minutes; seconds of the offset are dropped
+	if zone < 0 {
+		b = append(b, '-')
+		zone = -zone
+	} else {
+		b = append(b, '+')
+	}
+	b = appendInt(b, zone/60, 2)
+	b = append(b, ':')
+	return appendInt(b, zone%60, 2)
+}
+
+// appendInt is the time package's: decimal, '-' when negative, zero-padded
+// to width.
+func appendInt(b []byte, x int, width int) []byte {
+	u := uint(x)
+	if x < 0 {
+		b = append(b, '-')
+		u = uint(-x)
+	}
+	var d [20]byte
+	i := len(d)
+	for {
+		i--
+		d[i] = byte('0' + u%10)
+		u /= 10
+		if u == 0 {
+			break
+		}
+	}
+	for pad := width - (len(d) - i); pad > 0; pad-- {
+		b = append(b, '0')
+	}
+	return append(b, d[i:]...)
+}

@@ -19,14 +19,17 @@
 //
 // The shim never deletes the container from the runtime: berthd does that
 // when it removes the container.
+//
+// Resident memory is per container, so the package keeps the shim small:
+// no encoding/json, reflect, fmt, net or os/exec (see internal/wire,
+// sock.go, runtime.go), one P, few goroutines and small buffers.
 package monitor
 
 import (
-	"encoding/json"
 	"os"
-	"os/exec"
 	"syscall"
 
+	"github.com/berth-runtime/berth/runtime/shim/internal/wire"
 	"github.com/berth-runtime/berth/runtime/shim/shimapi"
 )
 
@@ -48,8 +51,8 @@ func Main(configPath string) int {
 		report(sync, shimapi.SyncMsg{Error: "berth-shim: " + err.Error()})
 		return 1
 	}
-	var cfg shimapi.Config
-	if err := json.Unmarshal(b, &cfg); err != nil {
+	cfg, err := parseConfig(b)
+	if err != nil {
 		report(sync, shimapi.SyncMsg{Error: "berth-shim: parsing " + configPath + ": " + err.Error()})
 		return 1
 	}
@@ -58,25 +61,135 @@ func Main(configPath string) int {
 
 // detach starts stage 2 in its own session and reports its pid.
 func detach(configPath string, sync *os.File) int {
-	cmd := exec.Command("/proc/self/exe", configPath)
-	cmd.Args[0] = os.Args[0]
-	cmd.Env = append(os.Environ(), stageEnv+"=2")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.ExtraFiles = []*os.File{sync}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		report(sync, shimapi.SyncMsg{Error: "berth-shim: re-executing: " + err.Error()})
+	files := []*os.File{os.Stdin, os.Stdout, os.Stderr, sync}
+	fds := make([]uintptr, len(files))
+	for i, f := range files {
+		fds[i] = ^uintptr(0)
+		if f != nil {
+			fds[i] = f.Fd()
+		}
+	}
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{os.Args[0], configPath}, &syscall.ProcAttr{
+		Env:   append(os.Environ(), stageEnv+"=2"),
+		Files: fds,
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+	if err != nil {
+		report(sync, shimapi.SyncMsg{Error: "berth-shim: re-executing: fork/exec /proc/self/exe: " + err.Error()})
 		return 1
 	}
-	report(sync, shimapi.SyncMsg{ShimPid: cmd.Process.Pid})
-	cmd.Process.Release()
+	report(sync, shimapi.SyncMsg{ShimPid: pid})
 	return 0
 }
 
+// report writes one sync message as a JSON line, as json.Marshal would.
 func report(sync *os.File, m shimapi.SyncMsg) {
 	if sync == nil {
 		return
 	}
-	b, _ := json.Marshal(m)
-	sync.Write(append(b, '\n'))
+	b := make([]byte, 0, 64+len(m.Error))
+	b = append(b, '{')
+	sep := func() {
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+	}
+	if m.ShimPid != 0 {
+		sep()
+		b = append(b, `"shimPid":`...)
+		b = append(b, itoa(m.ShimPid)...)
+	}
+	if m.Pid != 0 {
+		sep()
+		b = append(b, `"pid":`...)
+		b = append(b, itoa(m.Pid)...)
+	}
+	if m.Error != "" {
+		sep()
+		b = append(b, `"error":`...)
+		b = wire.AppendString(b, m.Error)
+	}
+	b = append(b, '}', '\n')
+	sync.Write(b)
+}
+
+// parseConfig decodes the shim's config as json.Unmarshal would.
+func parseConfig(b []byte) (shimapi.Config, error) {
+	var c shimapi.Config
+	err := wire.ParseObject(b, func(k string, v wire.Value) error {
+		var s *string
+		var fl *bool
+		switch {
+		case wire.KeyIs(k, "id"):
+			s = &c.ID
+		case wire.KeyIs(k, "bundle"):
+			s = &c.Bundle
+		case wire.KeyIs(k, "runtime"):
+			s = &c.Runtime
+		case wire.KeyIs(k, "runtimeRoot"):
+			s = &c.RuntimeRoot
+		case wire.KeyIs(k, "logPath"):
+			s = &c.LogPath
+		case wire.KeyIs(k, "exitFile"):
+			s = &c.ExitFile
+		case wire.KeyIs(k, "socket"):
+			s = &c.Socket
+		case wire.KeyIs(k, "pidFile"):
+			s = &c.PidFile
+		case wire.KeyIs(k, "systemdCgroup"):
+			fl = &c.SystemdCgroup
+		case wire.KeyIs(k, "terminal"):
+			fl = &c.Terminal
+		case wire.KeyIs(k, "stdin"):
+			fl = &c.Stdin
+		case wire.KeyIs(k, "stdinOnce"):
+			fl = &c.StdinOnce
+		case wire.KeyIs(k, "maxLineSize"):
+			n, ok, err := v.Int(strconvIntSize)
+			if ok {
+				c.MaxLineSize = int(n)
+			}
+			return err
+		default:
+			return nil
+		}
+		if s != nil {
+			x, ok, err := v.Str()
+			if ok {
+				*s = x
+			}
+			return err
+		}
+		x, ok, err := v.Bool()
+		if ok {
+			*fl = x
+		}
+		return err
+	})
+	return c, err
+}
+
+const strconvIntSize = 32 << (^uint(0) >> 63)
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	neg := n < 0
+	u := uint(n)
+	if neg {
+		u = uint(-n)
+	}
+	var d [24]byte
+	i := len(d)
+	for u > 0 {
+		i--
+		d[i] = byte('0' + u%10)
+		u /= 10
+	}
+	if neg {
+		i--
+		d[i] = '-'
+	}
+	return string(d[i:])
 }

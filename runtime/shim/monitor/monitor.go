@@ -1,13 +1,10 @@
 package monitor
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
-	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -15,11 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/berth-runtime/berth/internal/atomicfile"
 	"github.com/berth-runtime/berth/runtime/logs"
-	"github.com/berth-runtime/berth/runtime/ocirt/cli"
 	"github.com/berth-runtime/berth/runtime/shim/shimapi"
 )
 
@@ -28,13 +21,14 @@ import (
 var DrainTimeout = 2 * time.Second
 
 // copyBufSize is the read buffer of each output stream. Small on purpose:
-// the shim's RSS is per container.
-const copyBufSize = 8 << 10
+// the shim's RSS is per container. (A pipe read returns what is buffered,
+// so this bounds the size of a read, not of a line.)
+const copyBufSize = 4 << 10
 
 type monitor struct {
 	cfg     shimapi.Config
 	log     *logs.Writer
-	ln      *net.UnixListener
+	ln      *listener
 	initPid int
 	oom     oomCounter
 
@@ -46,6 +40,9 @@ type monitor struct {
 
 	att attachers
 
+	waitMu  sync.Mutex
+	waiters map[*os.File]struct{} // connections blocked in a wait request
+
 	exited   chan struct{} // closed once status is final and the exit file written
 	status   shimapi.ExitStatus
 	handlers sync.WaitGroup // wait/attach handlers that must finish before exit
@@ -54,11 +51,14 @@ type monitor struct {
 // Run is stage 2: it monitors the container described by cfg and returns
 // the shim's exit code. sync receives the start-up report.
 func Run(cfg shimapi.Config, sync *os.File) int {
+	// One P: the shim is I/O bound, and each P costs an mcache, a GC
+	// worker and an idle thread.
+	runtime.GOMAXPROCS(1)
 	debug.SetGCPercent(50)
 	debug.SetMemoryLimit(8 << 20)
 	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
 
-	m := &monitor{cfg: cfg, exited: make(chan struct{})}
+	m := &monitor{cfg: cfg, exited: make(chan struct{}), waiters: map[*os.File]struct{}{}}
 	pid, err := m.start()
 	if err != nil {
 		report(sync, shimapi.SyncMsg{Error: err.Error()})
@@ -88,17 +88,17 @@ func (m *monitor) closeAll() {
 
 // start sets everything up and creates the container.
 func (m *monitor) start() (int, error) {
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		return 0, errors.New("berth-shim: becoming a subreaper: " + err.Error())
+	if _, _, e := syscall.RawSyscall6(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0, 0, 0, 0); e != 0 {
+		return 0, errors.New("berth-shim: becoming a subreaper: " + e.Error())
 	}
 	var err error
 	if m.log, err = logs.Open(m.cfg.LogPath, logs.WithMaxLineSize(m.cfg.MaxLineSize)); err != nil {
 		return 0, errors.New("berth-shim: opening log: " + err.Error())
 	}
 	os.Remove(m.cfg.Socket)
-	old := unix.Umask(0o077)
-	m.ln, err = net.ListenUnix("unix", &net.UnixAddr{Name: m.cfg.Socket, Net: "unix"})
-	unix.Umask(old)
+	old := syscall.Umask(0o077)
+	m.ln, err = listenUnix(m.cfg.Socket)
+	syscall.Umask(old)
 	if err != nil {
 		return 0, errors.New("berth-shim: listening on control socket: " + err.Error())
 	}
@@ -119,7 +119,6 @@ func (m *monitor) start() (int, error) {
 
 // create runs `runtime create` with the container's stdio.
 func (m *monitor) create() error {
-	rt := cli.Runtime{Binary: m.cfg.Runtime, Root: m.cfg.RuntimeRoot, SystemdCgroup: m.cfg.SystemdCgroup}
 	args := []string{"create", "--bundle", m.cfg.Bundle, "--pid-file", m.cfg.PidFile}
 	var console *consoleSocket
 	var childEnds []*os.File
@@ -155,17 +154,11 @@ func (m *monitor) create() error {
 			}
 		}
 	}
-	c, err := rt.Command(context.Background(), append(args, m.cfg.ID)...)
+	c, err := newRuntimeCall(m.cfg.Runtime, m.cfg.RuntimeRoot, m.cfg.SystemdCgroup, append(args, m.cfg.ID)...)
 	if err != nil {
 		return errors.New("berth-shim: " + err.Error())
 	}
-	if stdio[0] != nil {
-		c.Cmd.Stdin = stdio[0]
-	}
-	if stdio[1] != nil {
-		c.Cmd.Stdout, c.Cmd.Stderr = stdio[1], stdio[2]
-	}
-	if err := c.Run(); err != nil {
+	if err := c.run(stdio[0], stdio[1], stdio[2]); err != nil {
 		return err
 	}
 	if console != nil {
@@ -183,7 +176,7 @@ func (m *monitor) create() error {
 // run is the monitor loop after a successful create.
 func (m *monitor) run() {
 	go m.serve()
-	exitCh := make(chan unix.WaitStatus, 1)
+	exitCh := make(chan syscall.WaitStatus, 1)
 	go m.reap(exitCh)
 
 	var copiers sync.WaitGroup
@@ -196,6 +189,10 @@ func (m *monitor) run() {
 			m.copy(r, m.log.Stream(streams[i]), ids[i])
 		}()
 	}
+
+	// No debug.FreeOSMemory here: measured, the forced GC and scavenge
+	// leave the idle shim ~300 KiB larger (GC and scavenger metadata) than
+	// the little start-up garbage it would return.
 
 	ws := <-exitCh
 	st := shimapi.ExitStatus{ExitedAt: time.Now().UTC()}
@@ -214,24 +211,28 @@ func (m *monitor) run() {
 	// is gone; a leftover daemon gets DrainTimeout.
 	drained := make(chan struct{})
 	go func() { copiers.Wait(); close(drained) }()
+	drainTimer := time.NewTimer(DrainTimeout)
 	select {
 	case <-drained:
-	case <-time.After(DrainTimeout):
+	case <-drainTimer.C:
 		for _, r := range m.outputs {
 			r.SetReadDeadline(time.Now())
 		}
 		<-drained
 	}
+	drainTimer.Stop()
 	m.log.Close()
 
-	b, _ := json.Marshal(st)
-	if err := atomicfile.WriteFile(m.cfg.ExitFile, b, 0o644); err != nil {
+	b := shimapi.AppendExitStatus(nil, st)
+	if err := writeFileAtomic(m.cfg.ExitFile, b, 0o644); err != nil {
 		os.Stderr.WriteString("berth-shim: " + m.cfg.ID + ": " + err.Error() + "\n")
 	}
 	m.status = st
 	close(m.exited)
-	m.att.closeAll(st)
+	// The socket goes first: whoever hears of the exit finds it gone.
 	m.ln.Close()
+	m.answerWaiters(st)
+	m.att.closeAll(st)
 
 	done := make(chan struct{})
 	go func() { m.handlers.Wait(); close(done) }()
@@ -262,22 +263,22 @@ func (m *monitor) copy(r *os.File, sw *logs.StreamWriter, stream byte) {
 
 // reap waits for children: the init process (reported on exitCh) and
 // whatever else is reparented to the subreaper.
-func (m *monitor) reap(exitCh chan<- unix.WaitStatus) {
+func (m *monitor) reap(exitCh chan<- syscall.WaitStatus) {
 	initDone := false
 	for {
-		var ws unix.WaitStatus
-		pid, err := unix.Wait4(-1, &ws, 0, nil)
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, 0, nil)
 		switch {
-		case err == unix.EINTR:
+		case err == syscall.EINTR:
 			continue
-		case err == unix.ECHILD:
+		case err == syscall.ECHILD:
 			if initDone {
 				return
 			}
 			// Init is not our child (the runtime did not leave it to the
 			// subreaper); watch it without its status.
-			if unix.Kill(m.initPid, 0) == unix.ESRCH {
-				exitCh <- unix.WaitStatus(0xffff)
+			if syscall.Kill(m.initPid, 0) == syscall.ESRCH {
+				exitCh <- syscall.WaitStatus(0xffff)
 				return
 			}
 			time.Sleep(200 * time.Millisecond)
@@ -323,9 +324,9 @@ func newOOMCounter(pid int) oomCounter {
 	var o oomCounter
 	switch {
 	case v1 != "":
-		o.path = filepath.Join("/sys/fs/cgroup/memory", v1, "memory.oom_control")
+		o.path = cleanJoin("/sys/fs/cgroup/memory", v1, "memory.oom_control")
 	case v2 != "":
-		o.path = filepath.Join("/sys/fs/cgroup", v2, "memory.events")
+		o.path = cleanJoin("/sys/fs/cgroup", v2, "memory.events")
 	}
 	o.start = o.read()
 	return o
@@ -349,3 +350,72 @@ func (o oomCounter) read() int {
 }
 
 func (o oomCounter) fired() bool { return o.path != "" && o.read() > o.start }
+
+// prSetChildSubreaper is PR_SET_CHILD_SUBREAPER (linux/prctl.h).
+const prSetChildSubreaper = 36
+
+// cleanJoin joins absolute path elements like filepath.Join: slashes are
+// collapsed, "." dropped and ".." resolved lexically.
+func cleanJoin(elems ...string) string {
+	var out []string
+	for _, e := range elems {
+		for _, p := range strings.Split(e, "/") {
+			switch p {
+			case "", ".":
+			case "..":
+				if len(out) > 0 {
+					out = out[:len(out)-1]
+				}
+			default:
+				out = append(out, p)
+			}
+		}
+	}
+	return "/" + strings.Join(out, "/")
+}
+
+// writeFileAtomic replaces path with data as internal/atomicfile does
+// (temporary file in the same directory, fsync, rename, fsync of the
+// directory), without its dependencies.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir, base := ".", path
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		dir, base = path[:i+1], path[i+1:]
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(tmp)
+		return errors.New("writing " + path + ": " + err.Error())
+	}
+	if _, err := f.Write(data); err != nil {
+		return fail(err)
+	}
+	if err := f.Chmod(perm); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return errors.New("writing " + path + ": " + err.Error())
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return errors.New("writing " + path + ": " + err.Error())
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return errors.New("syncing directory " + dir + ": " + err.Error())
+	}
+	return nil
+}

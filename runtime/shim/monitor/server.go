@@ -1,22 +1,24 @@
 package monitor
 
 import (
-	"bufio"
-	"encoding/json"
 	"errors"
 	"io"
-	"net"
+	"os"
 	"sync"
+	"syscall"
+	"unsafe"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/berth-runtime/berth/runtime/shim/internal/wire"
 	"github.com/berth-runtime/berth/runtime/shim/shimapi"
 )
+
+// maxRequest bounds a request line.
+const maxRequest = 512
 
 // serve answers control requests until the listener is closed.
 func (m *monitor) serve() {
 	for {
-		c, err := m.ln.AcceptUnix()
+		c, err := m.ln.accept()
 		if err != nil {
 			return
 		}
@@ -29,33 +31,107 @@ func (m *monitor) serve() {
 	}
 }
 
-func reply(c net.Conn, r shimapi.Response) error {
-	b, _ := json.Marshal(r)
+func reply(c *os.File, r shimapi.Response) error {
+	b := make([]byte, 0, 128+len(r.Error))
+	b = appendResponse(b, r)
 	_, err := c.Write(append(b, '\n'))
 	return err
 }
 
-func (m *monitor) handle(c *net.UnixConn) {
-	br := bufio.NewReaderSize(c, 512)
-	line, err := br.ReadSlice('\n')
+// appendResponse writes r as json.Marshal would.
+func appendResponse(b []byte, r shimapi.Response) []byte {
+	b = append(b, '{')
+	if r.Error != "" {
+		b = append(b, `"error":`...)
+		b = wire.AppendString(b, r.Error)
+	}
+	if r.Exit != nil {
+		if r.Error != "" {
+			b = append(b, ',')
+		}
+		b = append(b, `"exit":`...)
+		b = shimapi.AppendExitStatus(b, *r.Exit)
+	}
+	return append(b, '}')
+}
+
+// readRequest reads the request line. It reads byte by byte so that
+// nothing after the line (attach frames) is consumed.
+func readRequest(c *os.File) ([]byte, error) {
+	line := make([]byte, 0, 128)
+	var b [1]byte
+	for len(line) < maxRequest {
+		n, err := c.Read(b[:])
+		if n == 1 {
+			line = append(line, b[0])
+			if b[0] == '\n' {
+				return line, nil
+			}
+			continue
+		}
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return nil, errors.New("request too long")
+}
+
+// parseRequest decodes a request as json.Unmarshal would.
+func parseRequest(b []byte) (shimapi.Request, error) {
+	var r shimapi.Request
+	err := wire.ParseObject(b, func(k string, v wire.Value) error {
+		var fl *bool
+		var u *uint16
+		switch {
+		case wire.KeyIs(k, "op"):
+			s, ok, err := v.Str()
+			if ok {
+				r.Op = s
+			}
+			return err
+		case wire.KeyIs(k, "width"):
+			u = &r.Width
+		case wire.KeyIs(k, "height"):
+			u = &r.Height
+		case wire.KeyIs(k, "stdin"):
+			fl = &r.Stdin
+		case wire.KeyIs(k, "stdout"):
+			fl = &r.Stdout
+		case wire.KeyIs(k, "stderr"):
+			fl = &r.Stderr
+		default:
+			return nil
+		}
+		if u != nil {
+			n, ok, err := v.Uint(16)
+			if ok {
+				*u = uint16(n)
+			}
+			return err
+		}
+		x, ok, err := v.Bool()
+		if ok {
+			*fl = x
+		}
+		return err
+	})
+	return r, err
+}
+
+func (m *monitor) handle(c *os.File) {
+	line, err := readRequest(c)
 	if err != nil {
 		return
 	}
-	var req shimapi.Request
-	if err := json.Unmarshal(line, &req); err != nil {
+	req, err := parseRequest(line)
+	if err != nil {
 		reply(c, shimapi.Response{Error: "bad request: " + err.Error()})
 		return
 	}
 	switch req.Op {
 	case shimapi.OpWait:
-		gone := make(chan struct{})
-		go func() { io.Copy(io.Discard, br); close(gone) }()
-		select {
-		case <-m.exited:
-			st := m.status
-			reply(c, shimapi.Response{Exit: &st})
-		case <-gone:
-		}
+		m.wait(c)
 	case shimapi.OpReopenLog:
 		if err := m.log.Reopen(); err != nil {
 			reply(c, shimapi.Response{Error: "reopening log: " + err.Error()})
@@ -65,9 +141,51 @@ func (m *monitor) handle(c *net.UnixConn) {
 	case shimapi.OpResize:
 		reply(c, errResponse(m.resize(req.Width, req.Height)))
 	case shimapi.OpAttach:
-		m.attach(c, br, req)
+		m.attach(c, req)
 	default:
 		reply(c, shimapi.Response{Error: "unknown op " + req.Op})
+	}
+}
+
+// wait answers with the exit status once there is one. Until then the
+// connection is only watched for the client going away, by this goroutine
+// alone; run answers it (answerWaiters).
+func (m *monitor) wait(c *os.File) {
+	m.waitMu.Lock()
+	select {
+	case <-m.exited:
+		m.waitMu.Unlock()
+		st := m.status
+		reply(c, shimapi.Response{Exit: &st})
+		return
+	default:
+	}
+	m.waiters[c] = struct{}{}
+	m.waitMu.Unlock()
+	var b [64]byte
+	for {
+		if _, err := c.Read(b[:]); err != nil {
+			break // client gone, or answered and closed by answerWaiters
+		}
+	}
+	m.waitMu.Lock()
+	delete(m.waiters, c)
+	m.waitMu.Unlock()
+}
+
+// answerWaiters sends st to every pending wait and ends their connections.
+func (m *monitor) answerWaiters(st shimapi.ExitStatus) {
+	b := appendResponse(nil, shimapi.Response{Exit: &st})
+	b = append(b, '\n')
+	m.waitMu.Lock()
+	defer m.waitMu.Unlock()
+	for c := range m.waiters {
+		c.Write(b)
+		// Wake the reader in wait; it closes the connection.
+		if rc, err := c.SyscallConn(); err == nil {
+			rc.Control(func(fd uintptr) { syscall.Shutdown(int(fd), syscall.SHUT_RD) })
+		}
+		delete(m.waiters, c)
 	}
 }
 
@@ -77,6 +195,8 @@ func errResponse(err error) shimapi.Response {
 	}
 	return shimapi.Response{}
 }
+
+type winsize struct{ row, col, xpixel, ypixel uint16 }
 
 func (m *monitor) resize(w, h uint16) error {
 	if m.master == nil {
@@ -88,7 +208,10 @@ func (m *monitor) resize(w, h uint16) error {
 	}
 	var ioErr error
 	err = rc.Control(func(fd uintptr) {
-		ioErr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: h, Col: w})
+		ws := winsize{row: h, col: w}
+		if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCSWINSZ, uintptr(unsafe.Pointer(&ws))); e != 0 {
+			ioErr = e
+		}
 	})
 	if err == nil {
 		err = ioErr
@@ -101,7 +224,7 @@ func (m *monitor) resize(w, h uint16) error {
 
 // attach streams output to the client and its stdin frames to the
 // container until either side is done.
-func (m *monitor) attach(c *net.UnixConn, br *bufio.Reader, req shimapi.Request) {
+func (m *monitor) attach(c *os.File, req shimapi.Request) {
 	select {
 	case <-m.exited:
 		st := m.status
@@ -135,7 +258,7 @@ func (m *monitor) attach(c *net.UnixConn, br *bufio.Reader, req shimapi.Request)
 	// Read stdin frames (or just wait for the client to go away).
 	buf := make([]byte, 4096)
 	for {
-		stream, p, err := shimapi.ReadFrame(br, buf)
+		stream, p, err := shimapi.ReadFrame(c, buf)
 		if err != nil {
 			break
 		}
@@ -240,8 +363,7 @@ func (s *attachers) broadcast(stream byte, p []byte) {
 
 // closeAll sends the exit frame to every attacher and ends them.
 func (s *attachers) closeAll(st shimapi.ExitStatus) {
-	b, _ := json.Marshal(st)
-	frame := makeFrame(shimapi.StreamExit, b)
+	frame := makeFrame(shimapi.StreamExit, shimapi.AppendExitStatus(nil, st))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.done = true

@@ -31,12 +31,12 @@
 package shimapi
 
 import (
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"io"
 	"os"
 	"time"
+
+	"github.com/berth-runtime/berth/runtime/shim/internal/wire"
 )
 
 // Config is the shim's whole input, written by berthd as JSON and passed as
@@ -76,11 +76,90 @@ func ReadExit(path string) (ExitStatus, bool, error) {
 	if err != nil {
 		return ExitStatus{}, false, err
 	}
-	var s ExitStatus
-	if err := json.Unmarshal(b, &s); err != nil {
+	s, err := ParseExitStatus(b)
+	if err != nil {
 		return ExitStatus{}, false, errors.New("parsing exit file " + path + ": " + err.Error())
 	}
 	return s, true, nil
+}
+
+// ParseExitStatus decodes an ExitStatus as json.Unmarshal does, without
+// linking encoding/json into the shim.
+func ParseExitStatus(b []byte) (ExitStatus, error) {
+	var s ExitStatus
+	err := wire.ParseObject(b, func(k string, v wire.Value) error {
+		var err error
+		switch {
+		case wire.KeyIs(k, "exitCode"):
+			s.ExitCode, err = intField(v, s.ExitCode)
+		case wire.KeyIs(k, "signal"):
+			s.Signal, err = intField(v, s.Signal)
+		case wire.KeyIs(k, "oomKilled"):
+			b, ok, e := v.Bool()
+			if ok {
+				s.OOMKilled = b
+			}
+			err = e
+		case wire.KeyIs(k, "exitedAt"):
+			if v.Kind == wire.Null {
+				return nil
+			}
+			if v.Kind != wire.String {
+				return wire.ErrType
+			}
+			err = s.ExitedAt.UnmarshalJSON(v.Raw)
+		}
+		return err
+	})
+	return s, err
+}
+
+func intField(v wire.Value, old int) (int, error) {
+	n, ok, err := v.Int(strconvIntSize)
+	if !ok {
+		return old, err
+	}
+	return int(n), nil
+}
+
+const strconvIntSize = 32 << (^uint(0) >> 63)
+
+// AppendExitStatus appends s as JSON, byte for byte as json.Marshal writes
+// it. ExitedAt must be representable in RFC 3339 (years 0 to 9999).
+func AppendExitStatus(b []byte, s ExitStatus) []byte {
+	b = append(b, `{"exitCode":`...)
+	b = appendInt(b, s.ExitCode)
+	b = append(b, `,"exitedAt":`...)
+	t, _ := s.ExitedAt.MarshalText()
+	b = append(b, '"')
+	b = append(b, t...)
+	b = append(b, `","signal":`...)
+	b = appendInt(b, s.Signal)
+	b = append(b, `,"oomKilled":`...)
+	b = wire.AppendBool(b, s.OOMKilled)
+	return append(b, '}')
+}
+
+func appendInt(b []byte, n int) []byte {
+	if n < 0 {
+		b = append(b, '-')
+		return appendUint(b, uint64(-n))
+	}
+	return appendUint(b, uint64(n))
+}
+
+func appendUint(b []byte, u uint64) []byte {
+	var d [20]byte
+	i := len(d)
+	for {
+		i--
+		d[i] = byte('0' + u%10)
+		u /= 10
+		if u == 0 {
+			break
+		}
+	}
+	return append(b, d[i:]...)
 }
 
 // SyncMsg is one JSON line on the start-up sync pipe (fd 3 of the shim),
@@ -135,7 +214,8 @@ func WriteFrame(w io.Writer, stream byte, p []byte) error {
 	}
 	b := make([]byte, 5+len(p))
 	b[0] = stream
-	binary.BigEndian.PutUint32(b[1:5], uint32(len(p)))
+	n := uint32(len(p))
+	b[1], b[2], b[3], b[4] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
 	copy(b[5:], p)
 	_, err := w.Write(b)
 	return err
@@ -147,7 +227,7 @@ func ReadFrame(r io.Reader, buf []byte) (stream byte, p []byte, err error) {
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		return 0, nil, err
 	}
-	n := binary.BigEndian.Uint32(h[1:])
+	n := uint32(h[1])<<24 | uint32(h[2])<<16 | uint32(h[3])<<8 | uint32(h[4])
 	if n > MaxFrame {
 		return 0, nil, errors.New("attach frame too large")
 	}
