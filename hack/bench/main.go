@@ -6,6 +6,14 @@
 // repetitive) served from a registry on loopback, pulled through berthd's
 // CRI socket, beside plain single-threaded gunzip of the same layer blobs
 // to files on the same disk.
+//
+// Pods (pods.go, limit.go, containerd.go, rss.go): pod-to-running latency
+// through the CRI beside raw runc plus one CNI ADD/DEL of the same bridge,
+// and beside containerd where it is installed; the shims' memory; berthd's
+// memory and CPU with 50 idle pods.
+//
+// Sections: --only pull,pod,rss (pod includes the limit and containerd;
+// --containerd=false leaves containerd out).
 package main
 
 import (
@@ -38,18 +46,55 @@ func main() {
 	runs := flag.Int("runs", 5, "pulls to time")
 	layerMB := flag.Int("layer-mb", 50, "size of each layer's content in MB")
 	work := flag.String("dir", "/var/tmp", "directory on the disk to measure (berthd's root goes under it)")
+	only := flag.String("only", "pull,pod,rss", "sections to run, comma-separated: pull, pod, rss")
+	podRuns := flag.Int("pod-runs", 30, "pods to time (each section of the pod latency)")
+	withCtrd := flag.Bool("containerd", true, "compare pod latency with containerd where it is installed")
+	rssPods := flag.Int("rss-pods", 50, "idle pods for berthd's memory and CPU")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fail(fmt.Errorf("bench needs root"))
 	}
-	dir, err := os.MkdirTemp(*work, "berth-bench-")
+	sections := map[string]bool{}
+	for _, s := range strings.Split(*only, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "pull", "pod", "rss":
+			sections[s] = true
+		case "":
+		default:
+			fail(fmt.Errorf("--only: unknown section %q (pull, pod, rss)", s))
+		}
+	}
+	binDir, err := filepath.Abs(*bin)
 	if err != nil {
 		fail(err)
 	}
-	defer os.RemoveAll(dir)
+	cleanupOnSignal()
+	defer runCleanups()
 
 	fmt.Printf("berth bench — %s, %d cores, %s/%s, %s\n\n", time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, cpuModel())
-	pullBench(*bin, dir, *runs, int64(*layerMB)<<20)
+	if sections["pull"] {
+		dir, err := os.MkdirTemp(*work, "berth-bench-")
+		if err != nil {
+			fail(err)
+		}
+		atExit(func() { os.RemoveAll(dir) })
+		pullBench(binDir, dir, *runs, int64(*layerMB)<<20)
+	}
+	if sections["pod"] || sections["rss"] {
+		// A fixed directory, so that whatever a killed run left is swept
+		// by the next one.
+		base := filepath.Join(*work, "berth-bench-pods")
+		sweep(base)
+		atExit(func() { sweep(base) })
+		env := newPodEnv(binDir, base)
+		atExit(env.close)
+		if sections["pod"] {
+			podBench(env, *podRuns, *withCtrd)
+		}
+		if sections["rss"] {
+			rssBench(env, *rssPods)
+		}
+	}
 }
 
 func pullBench(bin, dir string, runs int, layerSize int64) {
@@ -108,7 +153,13 @@ func pullBench(bin, dir string, runs int, layerSize int64) {
 
 	// berth: PullImage through the CRI socket; RemoveImage (and its GC)
 	// between runs, untimed.
-	d := startBerthd(bin, filepath.Join(dir, "berthd"))
+	// A private CNI config directory: berthd writes its default network
+	// there (with no config at all it would write into /etc/cni/net.d).
+	cfg := filepath.Join(dir, "berthd.toml")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, "[cni]\nconf_dir = %q\ndefault_bridge = %q\ndefault_subnet = %q\n", filepath.Join(dir, "cni"), berthBridge, berthSubnet), 0o644); err != nil {
+		fail(err)
+	}
+	d := startBerthd(bin, filepath.Join(dir, "berthd"), berthdOpts{config: cfg, logLevel: "warn", stderr: os.Stderr})
 	defer d.stop()
 	var pulls []time.Duration
 	for r := 0; r < runs; r++ {
@@ -133,21 +184,31 @@ func pullBench(bin, dir string, runs int, layerSize int64) {
 }
 
 type berthd struct {
-	cmd  *exec.Cmd
-	conn *grpc.ClientConn
-	img  runtimeapi.ImageServiceClient
-	rt   runtimeapi.RuntimeServiceClient
+	cmd    *exec.Cmd
+	conn   *grpc.ClientConn
+	img    runtimeapi.ImageServiceClient
+	rt     runtimeapi.RuntimeServiceClient
+	exited chan struct{}
 }
 
-func startBerthd(bin, root string) *berthd {
+type berthdOpts struct {
+	config, logLevel string
+	stderr           io.Writer
+}
+
+// startBerthd starts a private berthd on root and waits until its CRI
+// socket answers and its pod network is ready.
+func startBerthd(bin, root string, o berthdOpts) *berthd {
 	os.MkdirAll(root, 0o700)
 	sock := filepath.Join(root, "state", "berth.sock")
-	cmd := exec.Command(filepath.Join(bin, "berthd"), "--config", "/dev/null",
-		"--root", filepath.Join(root, "root"), "--state", filepath.Join(root, "state"), "--log-level", "warn")
-	cmd.Stderr = os.Stderr
+	cmd := exec.Command(filepath.Join(bin, "berthd"), "--config", o.config,
+		"--root", filepath.Join(root, "root"), "--state", filepath.Join(root, "state"), "--log-level", o.logLevel)
+	cmd.Stderr = o.stderr
 	if err := cmd.Start(); err != nil {
 		fail(err)
 	}
+	d := &berthd{cmd: cmd, exited: make(chan struct{})}
+	go func() { cmd.Wait(); close(d.exited) }()
 	for i := 0; i < 500; i++ {
 		if _, err := os.Stat(sock); err == nil {
 			break
@@ -158,13 +219,36 @@ func startBerthd(bin, root string) *berthd {
 	if err != nil {
 		fail(err)
 	}
-	return &berthd{cmd: cmd, conn: conn, img: runtimeapi.NewImageServiceClient(conn), rt: runtimeapi.NewRuntimeServiceClient(conn)}
+	d.conn, d.img, d.rt = conn, runtimeapi.NewImageServiceClient(conn), runtimeapi.NewRuntimeServiceClient(conn)
+	if _, err := waitCRI(context.Background(), d.rt, d.alive); err != nil {
+		d.stop()
+		fail(fmt.Errorf("berthd: %w", err))
+	}
+	return d
 }
 
+func (d *berthd) alive() bool {
+	select {
+	case <-d.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+func (d *berthd) pid() int { return d.cmd.Process.Pid }
+
+// stop stops berthd (SIGINT) and waits for it. Shims and containers
+// outlive it by design: remove the pods first.
 func (d *berthd) stop() {
 	d.conn.Close()
 	d.cmd.Process.Signal(os.Interrupt)
-	d.cmd.Wait()
+	select {
+	case <-d.exited:
+	case <-time.After(15 * time.Second):
+		d.cmd.Process.Kill()
+		<-d.exited
+	}
 }
 
 func median(ds []time.Duration) time.Duration {
@@ -189,8 +273,10 @@ func cpuModel() string {
 	return "unknown CPU"
 }
 
+// fail reports err, cleans up everything the bench created and exits.
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "bench:", err)
+	runCleanups()
 	os.Exit(1)
 }
 
