@@ -105,7 +105,13 @@ func (m *Manager) run(ctx context.Context, req RunRequest) (id string, err error
 			return id, fmt.Errorf("mounting the pod's /dev/shm: %w", err)
 		}
 	}
-	if !req.HostNetwork {
+	// The network and the infra process only meet in the netns: once it
+	// exists, CNI ADD runs while the infra process is created and started.
+	netDone := make(chan error, 1)
+	var ips []string
+	if req.HostNetwork {
+		netDone <- nil
+	} else {
 		ns, err := netns.New(m.netnsDir, id)
 		if err != nil {
 			return id, fmt.Errorf("creating the network namespace: %w", err)
@@ -114,52 +120,62 @@ func (m *Manager) run(ctx context.Context, req RunRequest) (id string, err error
 		if sb, err = m.update(id, func(s *store.Sandbox) { s.NetNS = ns; s.NetworkAttached = true }); err != nil {
 			return id, err
 		}
-		res, err := m.net.Setup(ctx, podNetwork(sb, req.PortMappings))
-		if err != nil {
-			return id, fmt.Errorf("setting up the pod network: %w", err)
-		}
-		for _, ip := range res.IPs {
-			sb.IPs = append(sb.IPs, ip.String())
-		}
-		if sb, err = m.update(id, func(s *store.Sandbox) { s.IPs = sb.IPs }); err != nil {
-			return id, err
-		}
+		go func(sb store.Sandbox) {
+			res, err := m.net.Setup(ctx, podNetwork(sb, req.PortMappings))
+			for _, ip := range res.IPs {
+				ips = append(ips, ip.String())
+			}
+			netDone <- err
+		}(sb)
+	}
+	infraErr := m.startInfra(ctx, &sb, req, hostname)
+	if err := <-netDone; err != nil {
+		return id, fmt.Errorf("setting up the pod network: %w", err)
+	}
+	if infraErr != nil {
+		return id, infraErr
 	}
 	if req.HostNetwork {
 		// The host's own /etc/hosts, as the kubelet gives host-network pods.
 		if b, err := os.ReadFile("/etc/hosts"); err == nil {
-			err = os.WriteFile(filepath.Join(sb.Dir, "hosts"), b, 0o644)
-			if err != nil {
+			if err := os.WriteFile(filepath.Join(sb.Dir, "hosts"), b, 0o644); err != nil {
 				return id, err
 			}
 		}
-	} else if err := podfiles.WriteHosts(filepath.Join(sb.Dir, "hosts"), hostname, sb.IPs); err != nil {
+	} else if err := podfiles.WriteHosts(filepath.Join(sb.Dir, "hosts"), hostname, ips); err != nil {
 		return id, err
 	}
-
-	spec, err := oci.Generate(m.infraContainer(sb, req, hostname), m.host)
-	if err != nil {
-		return id, err
-	}
-	launched, err := m.launcher.Launch(ctx, runtime.LaunchRequest{
-		ID: id, Handler: req.RuntimeHandler, Bundle: filepath.Join(sb.Dir, "infra"), Spec: spec,
-	})
-	if err != nil {
-		return id, fmt.Errorf("creating the infra process: %w", err)
-	}
-	if sb, err = m.update(id, func(s *store.Sandbox) { s.InfraPid, s.ShimPid = launched.Pid, launched.ShimPid }); err != nil {
-		return id, err
-	}
-	if err := m.launcher.Start(ctx, req.RuntimeHandler, id); err != nil {
-		return id, fmt.Errorf("starting the infra process: %w", err)
-	}
-	if _, err := m.update(id, func(s *store.Sandbox) { s.ReadyAt = time.Now().UTC() }); err != nil {
+	sb.IPs = ips
+	if _, err := m.update(id, func(s *store.Sandbox) { s.IPs, s.ReadyAt = ips, time.Now().UTC() }); err != nil {
 		return id, err
 	}
 	m.publish(events.Created, id)
 	m.publish(events.Started, id)
-	log.Info("sandbox ready", "ips", sb.IPs, "infra", launched.Pid)
+	log.Info("sandbox ready", "ips", sb.IPs, "infra", sb.InfraPid)
 	return id, nil
+}
+
+// startInfra creates and starts the pod's infra process, recording its
+// pids in the sandbox record and in *sb.
+func (m *Manager) startInfra(ctx context.Context, sb *store.Sandbox, req RunRequest, hostname string) error {
+	spec, err := oci.Generate(m.infraContainer(*sb, req, hostname), m.host)
+	if err != nil {
+		return err
+	}
+	launched, err := m.launcher.Launch(ctx, runtime.LaunchRequest{
+		ID: sb.ID, Handler: req.RuntimeHandler, Bundle: filepath.Join(sb.Dir, "infra"), Spec: spec,
+	})
+	if err != nil {
+		return fmt.Errorf("creating the infra process: %w", err)
+	}
+	sb.InfraPid, sb.ShimPid = launched.Pid, launched.ShimPid
+	if _, err := m.update(sb.ID, func(s *store.Sandbox) { s.InfraPid, s.ShimPid = launched.Pid, launched.ShimPid }); err != nil {
+		return err
+	}
+	if err := m.launcher.Start(ctx, req.RuntimeHandler, sb.ID); err != nil {
+		return fmt.Errorf("starting the infra process: %w", err)
+	}
+	return nil
 }
 
 // infraContainer is the pod's pause process: it creates (or joins the
