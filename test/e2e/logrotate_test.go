@@ -19,13 +19,15 @@ func TestReopenContainerLog(t *testing.T) {
 	d, img, _ := podDaemon(t, "")
 	pod := podConfig(t, "rotate")
 	podID := runPod(t, d, pod)
-	c := containerConfig("writer", img, `i=0; while [ $i -lt 20000 ]; do echo "line $i"; i=$((i+1)); done; echo done`)
+	c := containerConfig("writer", img, `i=0; while [ $i -lt 20000 ]; do echo "line $i"; i=$((i+1)); [ $((i % 2000)) = 0 ] && sleep 0.1; done; echo done`)
 	cid := createContainer(t, d, podID, pod, c)
 	path := logPath(pod, c)
 	startContainer(t, d, cid)
 	var files []string
 	for r := 0; r < 5; r++ {
-		waitLog(t, path, "line")
+		if !waitLogOrExit(t, d, cid, path, "line") {
+			break
+		}
 		rotated := fmt.Sprintf("%s.%d", path, r)
 		if err := os.Rename(path, rotated); err != nil {
 			t.Fatal(err)
@@ -72,4 +74,21 @@ func TestReopenContainerLog(t *testing.T) {
 	if _, err := d.RT.ReopenContainerLog(ctxT(t), &runtimeapi.ReopenContainerLogRequest{ContainerId: cid}); status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("reopening the log of an exited container = %v", err)
 	}
+}
+
+// waitLogOrExit waits until path contains want (true) or the container
+// has exited (false).
+func waitLogOrExit(t *testing.T, d *daemon, id, path, want string) bool {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, _ := os.ReadFile(path); strings.Contains(string(b), want) {
+			return true
+		}
+		if containerStatus(t, d, id).State == runtimeapi.ContainerState_CONTAINER_EXITED {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s never got %q", path, want)
+	return false
 }
