@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/berth-runtime/berth/cni"
 	"github.com/berth-runtime/berth/internal/errdefs"
@@ -31,7 +32,14 @@ import (
 type Network interface {
 	Setup(ctx context.Context, pod cni.PodNetwork) (cni.Result, error)
 	Teardown(ctx context.Context, pod cni.PodNetwork) error
+	// Ready says why the network cannot take pods yet (nil: it can).
+	Ready() error
 }
+
+// NetworkWait is how long RunPodSandbox waits for the pod network to
+// become ready (a CNI config to appear) before it gives up with the
+// reason; the kubelet's own timeout is two minutes.
+const NetworkWait = 30 * time.Second
 
 // Options configure a Manager.
 type Options struct {

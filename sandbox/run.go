@@ -59,6 +59,11 @@ func (m *Manager) Run(ctx context.Context, req RunRequest) (string, error) {
 }
 
 func (m *Manager) run(ctx context.Context, req RunRequest) (id string, err error) {
+	if !req.HostNetwork {
+		if err := m.waitNetwork(ctx); err != nil {
+			return "", err
+		}
+	}
 	id = NewID()
 	log := m.log.With("sandbox", id[:12], "pod", req.Namespace+"/"+req.Name)
 	sb := store.Sandbox{
@@ -213,4 +218,31 @@ func (m *Manager) infraContainer(sb store.Sandbox, req RunRequest, hostname stri
 
 func podNetwork(sb store.Sandbox, ports []cni.PortMapping) cni.PodNetwork {
 	return cni.PodNetwork{ID: sb.ID, Name: sb.Name, Namespace: sb.Namespace, UID: sb.UID, NetNS: sb.NetNS, PortMappings: ports}
+}
+
+// waitNetwork waits for the pod network to be ready, so that a pod
+// created while the CNI config is still being installed starts once it is
+// there instead of failing obscurely.
+func (m *Manager) waitNetwork(ctx context.Context) error {
+	err := m.net.Ready()
+	if err == nil {
+		return nil
+	}
+	m.log.Info("waiting for the pod network", "reason", err)
+	deadline := time.NewTimer(NetworkWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			if err = m.net.Ready(); err == nil {
+				return nil
+			}
+		case <-deadline.C:
+			return fmt.Errorf("the pod network is not ready after %s: %v: %w", NetworkWait, err, errdefs.ErrFailedPrecondition)
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the pod network (%v): %w", err, ctx.Err())
+		}
+	}
 }
