@@ -320,6 +320,9 @@ func TestRuntimeBadRequests(t *testing.T) {
 	if _, err := d.RT.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: unknown}); err != nil {
 		t.Errorf("RemoveContainer(unknown) = %v, want success", err)
 	}
+	if _, err := d.RT.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: unknown}); err != nil {
+		t.Errorf("StopContainer(unknown) = %v, want success", err)
+	}
 	if _, err := d.RT.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: &runtimeapi.PodSandboxConfig{}}); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("RunPodSandbox without metadata = %v", err)
 	}
