@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,6 +45,17 @@ type Config struct {
 	Registry Registry `toml:"registry"`
 	// CNI configures the pod network.
 	CNI CNI `toml:"cni"`
+	// Streaming configures the exec/attach/port-forward server.
+	Streaming Streaming `toml:"streaming"`
+}
+
+// Streaming configures the HTTP server behind the CRI's Exec, Attach and
+// PortForward URLs.
+type Streaming struct {
+	// Address is host:port; port 0 picks a free port. It has no
+	// authentication of its own beyond the one-time tokens in its URLs,
+	// so keep it on loopback unless the network is trusted.
+	Address string `toml:"address"`
 }
 
 // Runtime is one OCI runtime.
@@ -104,6 +116,7 @@ func Default() Config {
 			DefaultBridge: "berth0",
 			DefaultSubnet: "10.89.0.0/16",
 		},
+		Streaming: Streaming{Address: "127.0.0.1:0"},
 	}
 }
 
@@ -181,6 +194,9 @@ func (c Config) Validate() ([]string, error) {
 	}
 	if !c.Image.SyncLayers {
 		warnings = append(warnings, "image.sync_layers is off: a power cut during a pull may leave a damaged layer")
+	}
+	if _, _, err := net.SplitHostPort(c.Streaming.Address); err != nil {
+		errs = append(errs, fmt.Errorf("streaming.address %q is not host:port: %w", c.Streaming.Address, err))
 	}
 	if len(c.CNI.BinDirs) == 0 {
 		errs = append(errs, errors.New("cni.bin_dirs is empty"))

@@ -72,4 +72,12 @@ bin_dirs = ["/usr/lib/cni", "/opt/cni/bin"]
 # portmap and firewall plugins.
 default_bridge = "berth0"
 default_subnet = "10.89.0.0/16"
+
+[streaming]
+# host:port of the HTTP server behind the URLs that Exec, Attach and
+# PortForward return (SPDY and WebSocket, as kubectl and crictl speak them).
+# Port 0 picks a free port. The URLs' one-time tokens are its only access
+# control: keep it on loopback (the kubelet, which proxies the streams,
+# runs on this node) unless the network is trusted.
+address = "127.0.0.1:0"
 `

@@ -33,6 +33,7 @@ type Server struct {
 	events       *events.Bus
 	runtimeReady Checker
 	networkReady Checker
+	streams      Streamer
 }
 
 // Options wire a Server.
@@ -44,6 +45,9 @@ type Options struct {
 	Events       *events.Bus
 	RuntimeReady Checker
 	NetworkReady Checker
+	// Streaming serves Exec, Attach and PortForward; nil: they fail
+	// with Unavailable.
+	Streaming Streamer
 }
 
 // New returns a Server.
@@ -56,6 +60,7 @@ func New(opts Options) *Server {
 		events:       opts.Events,
 		runtimeReady: opts.RuntimeReady,
 		networkReady: opts.NetworkReady,
+		streams:      opts.Streaming,
 	}
 }
 

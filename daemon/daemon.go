@@ -28,6 +28,7 @@ import (
 	"github.com/berth-runtime/berth/imageservice/remote"
 	"github.com/berth-runtime/berth/internal/version"
 	"github.com/berth-runtime/berth/store"
+	"github.com/berth-runtime/berth/streaming"
 )
 
 // shutdownGrace is how long running RPCs get to finish on SIGTERM.
@@ -83,6 +84,15 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 	}
 	defer svc.containers.Close()
 
+	streams, err := streaming.New(streaming.Options{
+		Address: cfg.Streaming.Address, Containers: svc.containers, Sandboxes: svc.sandboxes,
+		Logger: log.With("service", "streaming"),
+	})
+	if err != nil {
+		return err
+	}
+	defer streams.Close()
+
 	srv := cri.New(cri.Options{
 		Config:     cfg,
 		Images:     images,
@@ -97,6 +107,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 			return nil
 		},
 		NetworkReady: svc.network.Ready,
+		Streaming:    streams,
 	})
 	g := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(cri.UnaryInterceptor(log)),
@@ -112,8 +123,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 	}
 	defer os.Remove(cfg.ListenPath())
 
-	serveErr := make(chan error, 2)
+	serveErr := make(chan error, 3)
 	go func() { serveErr <- g.Serve(lis) }()
+	go func() {
+		if err := streams.Serve(); err != nil {
+			serveErr <- fmt.Errorf("streaming: %w", err)
+		}
+	}()
 
 	var metricsSrv *http.Server
 	if cfg.MetricsAddress != "" {
@@ -124,7 +140,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 			}
 		}()
 	}
-	log.Info("berthd serving", "version", version.Version, "cri", "unix://"+cfg.ListenPath(), "root", cfg.Root, "state", cfg.State, "metrics", cfg.MetricsAddress)
+	log.Info("berthd serving", "version", version.Version, "cri", "unix://"+cfg.ListenPath(), "root", cfg.Root, "state", cfg.State, "metrics", cfg.MetricsAddress, "streaming", streams.URL())
 	if ready != nil {
 		close(ready)
 	}
@@ -138,6 +154,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 	if metricsSrv != nil {
 		metricsSrv.Close()
 	}
+	streams.Close()
 	stopped := make(chan struct{})
 	go func() { g.GracefulStop(); close(stopped) }()
 	select {

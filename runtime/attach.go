@@ -1,0 +1,84 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/runtime/shim"
+)
+
+// AttachOpts are the client's streams of an Attach; nil ones are not
+// attached. Resize delivers terminal sizes (may be nil).
+type AttachOpts struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Resize         <-chan TermSize
+}
+
+// Attach connects the client's streams to a running container's stdio
+// through its shim until the container exits or ctx ends (the client
+// detached); the container keeps running then. Several clients may be
+// attached at once. Stdin is attached only if the container was created
+// with one; the shim closes it when the client's stdin ends, if the
+// container says StdinOnce. Resizes apply to a TTY container's terminal.
+func (m *Manager) Attach(ctx context.Context, id string, o AttachOpts) error {
+	c, err := m.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if StateOf(c) != Running {
+		return fmt.Errorf("container %s is not running: %w", c.ID, errdefs.ErrFailedPrecondition)
+	}
+	cfg, err := readShimConfig(c.Bundle)
+	if err != nil {
+		return fmt.Errorf("attach to %s: %w", c.ID, err)
+	}
+	if !cfg.Stdin {
+		o.Stdin = nil
+	}
+	socket := m.launcher.Socket(c.ID)
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		for {
+			select {
+			case sz, ok := <-o.Resize:
+				if !ok {
+					return
+				}
+				if cfg.Terminal {
+					if err := shim.Resize(actx, socket, sz.Width, sz.Height); err != nil {
+						m.log.Debug("resizing the terminal", "container", c.ID[:12], "error", err)
+					}
+				}
+			case <-actx.Done():
+				return
+			}
+		}
+	}()
+	_, err = shim.Attach(actx, socket, shim.AttachOpts{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr})
+	if err != nil && ctx.Err() != nil {
+		return nil // the client detached
+	}
+	if errors.Is(err, errdefs.ErrUnavailable) {
+		// The shim went away: the container is gone with it.
+		return nil
+	}
+	return err
+}
+
+// readShimConfig reads the config the container's shim runs with: it
+// says whether the container has a stdin and a terminal.
+func readShimConfig(bundle string) (shim.Config, error) {
+	var cfg shim.Config
+	b, err := os.ReadFile(shim.ConfigPath(shim.Config{Bundle: bundle}))
+	if err != nil {
+		return cfg, err
+	}
+	return cfg, json.Unmarshal(b, &cfg)
+}
