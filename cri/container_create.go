@@ -52,6 +52,7 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 		User: runtime.UserRequest{
 			Username:           sec.GetRunAsUsername(),
 			SupplementalGroups: sec.GetSupplementalGroups(),
+			StrictGroups:       sec.GetSupplementalGroupsPolicy() == runtimeapi.SupplementalGroupsPolicy_Strict,
 		},
 	}
 	if sec.GetRunAsUser() != nil {
@@ -73,6 +74,11 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 		r.PIDMode = runtime.PIDPod
 	case runtimeapi.NamespaceMode_NODE:
 		r.PIDMode = runtime.PIDHost
+	case runtimeapi.NamespaceMode_TARGET:
+		r.PIDMode, r.PIDTarget = runtime.PIDTarget, sec.GetNamespaceOptions().GetTargetId()
+		if r.PIDTarget == "" {
+			return nil, fmt.Errorf("PID namespace mode TARGET needs a target container id: %w", errdefs.ErrInvalidArgument)
+		}
 	default:
 		r.PIDMode = runtime.PIDContainer
 	}

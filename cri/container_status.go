@@ -204,5 +204,8 @@ func (s *Server) toContainerStatus(c store.Container) *runtimeapi.ContainerStatu
 	if res := cfg.GetLinux().GetResources(); res != nil {
 		st.Resources = &runtimeapi.ContainerResources{Linux: res}
 	}
+	if c.Pid != 0 {
+		st.User = &runtimeapi.ContainerUser{Linux: &runtimeapi.LinuxContainerUser{Uid: c.UID, Gid: c.GID, SupplementalGroups: c.Groups}}
+	}
 	return st
 }

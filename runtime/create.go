@@ -24,6 +24,7 @@ const (
 	PIDContainer = "container" // its own
 	PIDPod       = "pod"       // the pod's (the infra process's)
 	PIDHost      = "host"
+	PIDTarget    = "target" // another container's, CreateRequest.PIDTarget
 )
 
 // CreateRequest describes a container, already translated from the CRI
@@ -56,6 +57,9 @@ type CreateRequest struct {
 	MaskedPaths, ROPaths    []string
 	Seccomp                 *specs.LinuxSeccomp
 	HostIPC, HostNetworkPod bool
+	// PIDTarget is the container whose PID namespace to join (the CRI's
+	// TARGET mode).
+	PIDTarget string
 }
 
 // UserRequest is who the process runs as: an explicit uid (and gid), a
@@ -65,7 +69,10 @@ type UserRequest struct {
 	Username           string
 	GID                *int64
 	SupplementalGroups []int64
-	RunAsNonRoot       bool
+	// StrictGroups uses only the primary group and SupplementalGroups,
+	// not the image's /etc/group membership (the CRI's Strict policy).
+	StrictGroups bool
+	RunAsNonRoot bool
 }
 
 // Key is the CRI's unique container name within its sandbox.
@@ -134,6 +141,16 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err
 	if err != nil {
 		return id, err
 	}
+	if req.PIDMode == PIDTarget {
+		target, err := m.Get(ctx, req.PIDTarget)
+		if err != nil {
+			return id, fmt.Errorf("PID namespace target: %w", err)
+		}
+		if StateOf(target) != Running {
+			return id, fmt.Errorf("PID namespace target %s is not running: %w", target.ID, errdefs.ErrFailedPrecondition)
+		}
+		req.PIDTarget = "/proc/" + strconv.Itoa(target.Pid) + "/ns/pid"
+	}
 	argv, env, cwd, err := oci.MergeProcess(imgCfg.Config.Entrypoint, imgCfg.Config.Cmd, imgCfg.Config.Env, imgCfg.Config.WorkingDir,
 		req.Command, req.Args, req.Env, req.WorkingDir)
 	if err != nil {
@@ -159,7 +176,14 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err
 	if err != nil {
 		return id, err
 	}
-	if _, err := m.update(id, func(c *store.Container) { c.Pid, c.ShimPid = launched.Pid, launched.ShimPid }); err != nil {
+	groups := make([]int64, len(user.AdditionalGids))
+	for i, g := range user.AdditionalGids {
+		groups[i] = int64(g)
+	}
+	if _, err := m.update(id, func(c *store.Container) {
+		c.Pid, c.ShimPid = launched.Pid, launched.ShimPid
+		c.UID, c.GID, c.Groups = int64(user.UID), int64(user.GID), groups
+	}); err != nil {
 		return id, err
 	}
 	m.publish(events.Created, c)
@@ -182,6 +206,8 @@ func (m *Manager) containerSpec(c store.Container, req CreateRequest, argv, env 
 		ns.PID = infra + "pid"
 	case PIDHost:
 		ns.PID = oci.NamespaceHost
+	case PIDTarget:
+		ns.PID = req.PIDTarget
 	}
 	mounts := []oci.Mount{
 		{Source: filepath.Join(sb.Dir, "hostname"), Destination: "/etc/hostname"},
@@ -239,6 +265,15 @@ func (m *Manager) resolveUser(root string, u UserRequest, imageUser string) (oci
 	user, err := oci.ResolveUser(r.FS(), spec, extra)
 	if err != nil {
 		return user, err
+	}
+	if u.StrictGroups {
+		// Only what the request says, never the image's /etc/group.
+		user.AdditionalGids = []uint32{user.GID}
+		for _, g := range extra {
+			if g != user.GID {
+				user.AdditionalGids = append(user.AdditionalGids, g)
+			}
+		}
 	}
 	if u.RunAsNonRoot && user.UID == 0 {
 		return user, fmt.Errorf("RunAsNonRoot is set but the image runs as root (uid 0): %w", errdefs.ErrInvalidArgument)

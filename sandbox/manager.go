@@ -216,3 +216,15 @@ func NewID() string {
 func (m *Manager) publish(kind events.Kind, id string) {
 	m.events.Publish(events.Event{Kind: kind, ID: id, SandboxID: id, Sandbox: true})
 }
+
+// UpdateConfig records a new config for the sandbox (the CRI's
+// UpdatePodSandboxResources: the kubelet has already resized the pod's
+// cgroups; the runtime keeps the config in step).
+func (m *Manager) UpdateConfig(ctx context.Context, id string, config []byte) error {
+	sb, err := m.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	_, err = m.update(sb.ID, func(s *store.Sandbox) { s.Config = config })
+	return err
+}

@@ -74,8 +74,12 @@ type Container struct {
 	LogPath        string        `json:"logPath,omitempty"`
 	// Dir holds upper/ and work/ (persistent); Bundle the OCI bundle and
 	// rootfs mount point (state).
-	Dir        string    `json:"dir"`
-	Bundle     string    `json:"bundle"`
+	Dir    string `json:"dir"`
+	Bundle string `json:"bundle"`
+	// UID, GID and Groups are the resolved identity of the process.
+	UID        int64     `json:"uid"`
+	GID        int64     `json:"gid"`
+	Groups     []int64   `json:"groups,omitempty"`
 	Pid        int       `json:"pid,omitempty"`
 	ShimPid    int       `json:"shimPid,omitempty"`
 	CreatedAt  time.Time `json:"createdAt"`
