@@ -30,6 +30,9 @@ func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*ru
 			condition(runtimeapi.NetworkReady, "NetworkPluginNotReady", s.networkReady),
 		}},
 		RuntimeHandlers: s.runtimeHandlers(),
+		// Only what is built: user namespaces and recursive read-only
+		// mounts are not (runc 1.1 has no "rro"), so their flags stay off.
+		Features: &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true},
 	}
 	if req.GetVerbose() {
 		cfg, _ := json.Marshal(s.cfg)

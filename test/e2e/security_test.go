@@ -126,3 +126,23 @@ func TestUpdateResources(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestOOMKilled: a container that exceeds its memory limit is reported
+// with reason OOMKilled.
+func TestOOMKilled(t *testing.T) {
+	d, img, _ := podDaemon(t, "")
+	pod := podConfig(t, "oom")
+	podID := runPod(t, d, pod)
+	c := containerConfig("hog", img, "dd if=/dev/zero of=/dev/null bs=128M count=1")
+	c.Linux = &runtimeapi.LinuxContainerConfig{Resources: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 32 << 20}}
+	id := createContainer(t, d, podID, pod, c)
+	startContainer(t, d, id)
+	st := waitState(t, d, id, runtimeapi.ContainerState_CONTAINER_EXITED)
+	if st.Reason != "OOMKilled" || st.ExitCode != 137 {
+		t.Errorf("over its memory limit: reason %q exit %d", st.Reason, st.ExitCode)
+	}
+	st2, err := d.RT.Status(ctxT(t), &runtimeapi.StatusRequest{})
+	if err != nil || !st2.GetFeatures().GetSupplementalGroupsPolicy() {
+		t.Errorf("Status features = %v, %v", st2.GetFeatures(), err)
+	}
+}
