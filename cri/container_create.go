@@ -55,6 +55,12 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 			StrictGroups:       sec.GetSupplementalGroupsPolicy() == runtimeapi.SupplementalGroupsPolicy_Strict,
 		},
 	}
+	if err := checkLSMs(ctx, sec); err != nil {
+		return nil, err
+	}
+	if r.SeccompProfile, r.SeccompPath, err = seccompProfile(sec); err != nil {
+		return nil, err
+	}
 	if sec.GetRunAsUser() != nil {
 		r.User.UID = &sec.RunAsUser.Value
 	}
@@ -93,6 +99,13 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 		r.LogPath = filepath.Join(dir, cfg.LogPath)
 	}
 	for _, m := range cfg.Mounts {
+		if img := m.GetImage().GetImage(); img != "" {
+			if m.HostPath != "" {
+				return nil, fmt.Errorf("mount of %s names both an image and a host path: %w", m.ContainerPath, errdefs.ErrInvalidArgument)
+			}
+			r.ImageMounts = append(r.ImageMounts, runtime.ImageMount{Image: img, Destination: m.ContainerPath, SubPath: m.ImageSubPath})
+			continue
+		}
 		mnt, err := toMount(m)
 		if err != nil {
 			return nil, err

@@ -60,6 +60,25 @@ type CreateRequest struct {
 	// PIDTarget is the container whose PID namespace to join (the CRI's
 	// TARGET mode).
 	PIDTarget string
+	// ImageMounts are images mounted read-only into the container.
+	ImageMounts []ImageMount
+	// SeccompProfile is "" or SeccompUnconfined (none),
+	// SeccompRuntimeDefault (berth's default profile, docker's), or
+	// SeccompLocalhost with SeccompPath naming a profile file.
+	SeccompProfile string
+	SeccompPath    string
+}
+
+// Seccomp profile kinds.
+const (
+	SeccompUnconfined     = "unconfined"
+	SeccompRuntimeDefault = "runtime/default"
+	SeccompLocalhost      = "localhost"
+)
+
+// ImageMount is an image (or a path inside it) mounted as a volume.
+type ImageMount struct {
+	Image, Destination, SubPath string
 }
 
 // UserRequest is who the process runs as: an explicit uid (and gid), a
@@ -137,6 +156,13 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err
 	if err := rootfs.Mount(m.rootfs(c), lowers, filepath.Join(c.Dir, "upper"), filepath.Join(c.Dir, "work")); err != nil {
 		return id, err
 	}
+	if len(req.ImageMounts) > 0 {
+		mounts, err := m.mountImages(ctx, c, req.ImageMounts)
+		if err != nil {
+			return id, err
+		}
+		req.Mounts = append(req.Mounts, mounts...)
+	}
 	user, err := m.resolveUser(m.rootfs(c), req.User, imgCfg.Config.User)
 	if err != nil {
 		return id, err
@@ -167,6 +193,9 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err
 	}
 	spec, err := oci.Generate(m.containerSpec(c, req, argv, env, cwd, user), m.host)
 	if err != nil {
+		return id, err
+	}
+	if spec.Linux.Seccomp, err = seccompFor(req, spec); err != nil {
 		return id, err
 	}
 	launched, err := m.launcher.Launch(ctx, LaunchRequest{
@@ -298,6 +327,14 @@ func (m *Manager) destroy(ctx context.Context, c store.Container) error {
 	}
 	if err := rootfs.Unmount(m.rootfs(c)); err != nil {
 		errs = append(errs, err)
+	}
+	// Sub-path binds ("n-sub") sort after their overlays ("n"): unmount
+	// in reverse so a bind goes before the mount it came from.
+	vols, _ := filepath.Glob(filepath.Join(c.Bundle, "volumes", "*"))
+	for i := len(vols) - 1; i >= 0; i-- {
+		if err := rootfs.Unmount(vols[i]); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err

@@ -78,6 +78,7 @@ func NewManager(o Options) (*Manager, error) {
 		var ids []digest.Digest
 		err := store.ForEach(tx, store.Containers, func(_ string, c store.Container) error {
 			ids = append(ids, c.ChainID)
+			ids = append(ids, c.VolumeChainIDs...)
 			return nil
 		})
 		return ids, err

@@ -69,9 +69,11 @@ type Container struct {
 	ImageID  digest.Digest `json:"imageID"`
 	ImageRef string        `json:"imageRef"`
 	// ChainID is the image layer the writable layer sits on (a GC root).
-	ChainID        digest.Digest `json:"chainID"`
-	RuntimeHandler string        `json:"runtimeHandler,omitempty"`
-	LogPath        string        `json:"logPath,omitempty"`
+	ChainID digest.Digest `json:"chainID"`
+	// VolumeChainIDs are the images mounted as volumes (GC roots too).
+	VolumeChainIDs []digest.Digest `json:"volumeChainIDs,omitempty"`
+	RuntimeHandler string          `json:"runtimeHandler,omitempty"`
+	LogPath        string          `json:"logPath,omitempty"`
 	// Dir holds upper/ and work/ (persistent); Bundle the OCI bundle and
 	// rootfs mount point (state).
 	Dir    string `json:"dir"`

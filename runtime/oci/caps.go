@@ -97,6 +97,14 @@ func AllCapabilities(capLastCap int) []string {
 // Unknown names are refused.
 func capabilities(c Container, h Host) ([]string, error) {
 	all := AllCapabilities(h.CapLastCap)
+	if h.CapMask != 0 {
+		// Only what berthd holds: root without CAP_SYS_RESOURCE (this
+		// kind of host) cannot hand it to a privileged container.
+		all = slices.DeleteFunc(all, func(name string) bool {
+			n := slices.Index(allCapabilities, name)
+			return n < 0 || n >= 64 || h.CapMask&(1<<n) == 0
+		})
+	}
 	if c.Privileged {
 		return all, nil
 	}

@@ -58,7 +58,25 @@ func ReadHost() Host {
 	if n, err := readInt("/proc/sys/kernel/cap_last_cap"); err == nil && n > 0 {
 		h.CapLastCap = int(n)
 	}
+	h.CapMask = effectiveCaps()
 	return h
+}
+
+// effectiveCaps is this process's CapEff mask (0 if unreadable).
+func effectiveCaps() uint64 {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range bytes.Lines(status) {
+		if v, ok := bytes.CutPrefix(line, []byte("CapEff:")); ok {
+			mask, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 16, 64)
+			if err == nil {
+				return mask
+			}
+		}
+	}
+	return 0
 }
 
 // sysResourceCapable reports whether this process holds CAP_SYS_RESOURCE in

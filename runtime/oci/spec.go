@@ -162,6 +162,10 @@ type Host struct {
 	// (/proc/sys/kernel/cap_last_cap); 0 means every capability in
 	// AllCapabilities.
 	CapLastCap int
+	// CapMask is this process's effective capability set (bit n is
+	// capability n); 0 means unknown. A runtime cannot grant what its
+	// caller lacks, so "all capabilities" (privileged, ALL) means these.
+	CapMask uint64
 }
 
 // Generate returns the OCI spec for c on a host described by h. Invalid

@@ -72,3 +72,67 @@ func Mounted(target string) bool {
 	}
 	return st.Dev != parent.Dev || st.Ino == parent.Ino
 }
+
+// MountReadOnly mounts the layers (top first) read-only at target: an
+// overlay of lower directories only, or a read-only bind of a single one.
+func MountReadOnly(target string, lowers []string) error {
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		return err
+	}
+	if len(lowers) == 1 {
+		if err := unix.Mount(lowers[0], target, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("binding %s at %s: %w", lowers[0], target, err)
+		}
+		if err := unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+			unix.Unmount(target, unix.MNT_DETACH)
+			return fmt.Errorf("making %s read-only: %w", target, err)
+		}
+		return nil
+	}
+	opts := "lowerdir=" + strings.Join(lowers, ":")
+	if len(opts) > maxOptions {
+		return fmt.Errorf("mounting %s: %d layers are too many for one overlay", target, len(lowers))
+	}
+	if err := unix.Mount("overlay", target, "overlay", unix.MS_RDONLY, opts); err != nil {
+		return fmt.Errorf("mounting a read-only overlay at %s: %w", target, err)
+	}
+	return nil
+}
+
+// BindBeneath bind-mounts path sub, resolved inside root (symlinks in it
+// cannot leave root), at target; read-only when ro.
+func BindBeneath(root, sub, target string, ro bool) error {
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	f, err := r.Open(sub)
+	if err != nil {
+		return fmt.Errorf("sub path %q: %w", sub, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.IsDir() {
+		err = os.MkdirAll(target, 0o755)
+	} else {
+		err = os.WriteFile(target, nil, 0o644)
+	}
+	if err != nil {
+		return err
+	}
+	src := fmt.Sprintf("/proc/self/fd/%d", f.Fd())
+	if err := unix.Mount(src, target, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("binding %s of %s: %w", sub, root, err)
+	}
+	if ro {
+		if err := unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+			unix.Unmount(target, unix.MNT_DETACH)
+			return err
+		}
+	}
+	return nil
+}

@@ -146,3 +146,108 @@ func TestOOMKilled(t *testing.T) {
 		t.Errorf("Status features = %v, %v", st2.GetFeatures(), err)
 	}
 }
+
+// TestImageVolumes: an image mounted as a volume (whole, and a sub path
+// of it) is read-only in the container; a sub path leaving the image is
+// refused; the image stays while a container mounts it.
+func TestImageVolumes(t *testing.T) {
+	reg := testutil.NewRegistry(t)
+	reg.Push(t, "busybox:latest", testutil.BusyboxImage(t))
+	reg.Push(t, "data:1", testutil.WhiteoutImage(t))
+	cniCfg, _ := cniConfig(t)
+	d := newDaemon(t, cniCfg)
+	img := reg.Ref("busybox:latest")
+	mustPull(t, d, img)
+	volID := mustPull(t, d, reg.Ref("data:1"))
+	pod := podConfig(t, "vols")
+	podID := runPod(t, d, pod)
+	c := containerConfig("reader", img, "sleep 1000")
+	c.Mounts = []*runtimeapi.Mount{
+		{ContainerPath: "/vol", Image: &runtimeapi.ImageSpec{Image: volID}},
+		{ContainerPath: "/sub", Image: &runtimeapi.ImageSpec{Image: volID}, ImageSubPath: "data/opaque"},
+	}
+	id := createContainer(t, d, podID, pod, c)
+	startContainer(t, d, id)
+	res, err := d.RT.ExecSync(ctxT(t), &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"sh", "-c",
+		"cat /vol/data/opaque/new.txt; ls /sub; test -e /vol/data/hello.txt && echo whiteout-broken; touch /vol/x 2>/dev/null && echo writable; touch /sub/x 2>/dev/null && echo sub-writable; true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := string(res.Stdout); out != testutil.WhiteoutNewText+"new.txt\n" {
+		t.Errorf("image volume contents: %q", out)
+	}
+	// The image is in use: removing it must not take its layers away.
+	if _, err := d.Img.RemoveImage(ctxT(t), &runtimeapi.RemoveImageRequest{Image: &runtimeapi.ImageSpec{Image: volID}}); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := d.RT.ExecSync(ctxT(t), &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"cat", "/vol/data/opaque/new.txt"}}); string(res.GetStdout()) != testutil.WhiteoutNewText {
+		t.Errorf("image volume after RemoveImage: %q", res.GetStdout())
+	}
+	mustPull(t, d, reg.Ref("data:1"))
+	bad := containerConfig("escape", img, "true")
+	bad.Mounts = []*runtimeapi.Mount{{ContainerPath: "/x", Image: &runtimeapi.ImageSpec{Image: volID}, ImageSubPath: "../../etc"}}
+	if _, err := d.RT.CreateContainer(ctxT(t), &runtimeapi.CreateContainerRequest{PodSandboxId: podID, Config: bad}); err == nil {
+		t.Error("an image sub path with .. was accepted")
+	}
+	link := containerConfig("link", img, "true")
+	link.Mounts = []*runtimeapi.Mount{{ContainerPath: "/x", Image: &runtimeapi.ImageSpec{Image: volID}, ImageSubPath: "usr/bin/env"}}
+	if _, err := d.RT.CreateContainer(ctxT(t), &runtimeapi.CreateContainerRequest{PodSandboxId: podID, Config: link}); err == nil {
+		t.Error("an image sub path through an absolute symlink was accepted")
+	}
+	d.removeAllPods()
+	assertNothingLeft(t, d)
+}
+
+// TestSeccomp: RuntimeDefault filters (unshare refused, ordinary work
+// fine), Unconfined and privileged containers are not filtered, a
+// Localhost profile applies, the deprecated path form still works.
+func TestSeccomp(t *testing.T) {
+	d, img, _ := podDaemon(t, "")
+	pod := podConfig(t, "seccomp")
+	podID := runPod(t, d, pod)
+	profile := filepath.Join(t.TempDir(), "no-mkdir.json")
+	os.WriteFile(profile, []byte(`{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}`), 0o644)
+	run := func(name string, sec *runtimeapi.LinuxContainerSecurityContext, cmd string) string {
+		c := containerConfig(name, img, "sleep 1000")
+		c.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: sec}
+		id := createContainer(t, d, podID, pod, c)
+		startContainer(t, d, id)
+		res, err := d.RT.ExecSync(ctxT(t), &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"sh", "-c", cmd}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(res.Stdout) + string(res.Stderr)
+	}
+	const probe = `grep ^Seccomp: /proc/self/status; unshare -u true && echo unshared; mkdir /tmp/d && echo made`
+	profileOf := func(p runtimeapi.SecurityProfile_ProfileType, ref string) *runtimeapi.LinuxContainerSecurityContext {
+		return &runtimeapi.LinuxContainerSecurityContext{Seccomp: &runtimeapi.SecurityProfile{ProfileType: p, LocalhostRef: ref}}
+	}
+	for _, tc := range []struct {
+		name      string
+		sec       *runtimeapi.LinuxContainerSecurityContext
+		want, not []string
+	}{
+		{"default", profileOf(runtimeapi.SecurityProfile_RuntimeDefault, ""), []string{"Seccomp:\t2", "made"}, []string{"unshared"}},
+		{"oldpath", &runtimeapi.LinuxContainerSecurityContext{SeccompProfilePath: "runtime/default"}, []string{"Seccomp:\t2"}, []string{"unshared"}},
+		{"unconfined", profileOf(runtimeapi.SecurityProfile_Unconfined, ""), []string{"Seccomp:\t0", "made"}, nil},
+		{"localhost", profileOf(runtimeapi.SecurityProfile_Localhost, profile), []string{"Seccomp:\t2"}, []string{"made"}},
+		{"privileged", &runtimeapi.LinuxContainerSecurityContext{Privileged: true, Seccomp: &runtimeapi.SecurityProfile{}}, []string{"Seccomp:\t0", "unshared"}, nil},
+	} {
+		out := run(tc.name, tc.sec, probe)
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: output lacks %q:\n%s", tc.name, w, out)
+			}
+		}
+		for _, w := range tc.not {
+			if strings.Contains(out, w) {
+				t.Errorf("%s: output has %q:\n%s", tc.name, w, out)
+			}
+		}
+	}
+	bad := containerConfig("missing-profile", img, "true")
+	bad.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: profileOf(runtimeapi.SecurityProfile_Localhost, "/nonexistent/profile.json")}
+	if _, err := d.RT.CreateContainer(ctxT(t), &runtimeapi.CreateContainerRequest{PodSandboxId: podID, Config: bad}); err == nil || !strings.Contains(err.Error(), "profile") {
+		t.Errorf("a missing localhost profile = %v", err)
+	}
+}
