@@ -12,8 +12,12 @@
 // and beside containerd where it is installed; the shims' memory; berthd's
 // memory and CPU with 50 idle pods.
 //
-// Sections: --only pull,pod,rss (pod includes the limit and containerd;
-// --containerd=false leaves containerd out).
+// Streaming (stream.go): ExecSync beside raw `runc exec`, streaming Exec,
+// attach latency, and port-forward throughput and round trip beside a
+// plain loopback TCP copy in this process.
+//
+// Sections: --only pull,pod,rss,stream (pod includes the limit and
+// containerd; --containerd=false leaves containerd out).
 package main
 
 import (
@@ -46,10 +50,11 @@ func main() {
 	runs := flag.Int("runs", 5, "pulls to time")
 	layerMB := flag.Int("layer-mb", 50, "size of each layer's content in MB")
 	work := flag.String("dir", "/var/tmp", "directory on the disk to measure (berthd's root goes under it)")
-	only := flag.String("only", "pull,pod,rss", "sections to run, comma-separated: pull, pod, rss")
+	only := flag.String("only", "pull,pod,rss,stream", "sections to run, comma-separated: pull, pod, rss, stream")
 	podRuns := flag.Int("pod-runs", 30, "pods to time (each section of the pod latency)")
 	withCtrd := flag.Bool("containerd", true, "compare pod latency with containerd where it is installed")
 	rssPods := flag.Int("rss-pods", 50, "idle pods for berthd's memory and CPU")
+	streamMiB := flag.Int("stream-mib", 256, "MiB sent through one port-forwarded connection (each run)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fail(fmt.Errorf("bench needs root"))
@@ -57,11 +62,11 @@ func main() {
 	sections := map[string]bool{}
 	for _, s := range strings.Split(*only, ",") {
 		switch s = strings.TrimSpace(s); s {
-		case "pull", "pod", "rss":
+		case "pull", "pod", "rss", "stream":
 			sections[s] = true
 		case "":
 		default:
-			fail(fmt.Errorf("--only: unknown section %q (pull, pod, rss)", s))
+			fail(fmt.Errorf("--only: unknown section %q (pull, pod, rss, stream)", s))
 		}
 	}
 	binDir, err := filepath.Abs(*bin)
@@ -80,7 +85,7 @@ func main() {
 		atExit(func() { os.RemoveAll(dir) })
 		pullBench(binDir, dir, *runs, int64(*layerMB)<<20)
 	}
-	if sections["pod"] || sections["rss"] {
+	if sections["pod"] || sections["rss"] || sections["stream"] {
 		// A fixed directory, so that whatever a killed run left is swept
 		// by the next one.
 		base := filepath.Join(*work, "berth-bench-pods")
@@ -93,6 +98,9 @@ func main() {
 		}
 		if sections["rss"] {
 			rssBench(env, *rssPods)
+		}
+		if sections["stream"] {
+			streamBench(env, int64(*streamMiB)<<20)
 		}
 	}
 }
