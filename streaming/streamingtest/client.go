@@ -347,8 +347,9 @@ func (p *PortForwarder) Open(port int) (*Stream, error) {
 	}()
 	h.Set("streamType", "data")
 	if s.Stream, err = p.conn.CreateStream(h); err != nil {
-		errStream.Reset()
-		return nil, err
+		// The server may refuse the port (and reset the data stream)
+		// before the stream's reply arrives: s.Err still has its reason.
+		return s, err
 	}
 	return s, nil
 }

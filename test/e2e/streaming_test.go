@@ -344,8 +344,10 @@ func TestStreamingPortForward(t *testing.T) {
 		}
 	}
 	// A port nobody listens on fails on the error stream.
+	// The server may reset the data stream before it is fully open; the
+	// reason is on the error stream either way.
 	s, err := pf.Open(9)
-	if err != nil {
+	if s == nil {
 		t.Fatal(err)
 	}
 	if e := s.Err(10 * time.Second); !strings.Contains(e, "refused") {
