@@ -13,6 +13,7 @@ import (
 	"github.com/berth-runtime/berth/imageservice"
 	"github.com/berth-runtime/berth/internal/events"
 	"github.com/berth-runtime/berth/runtime"
+	"github.com/berth-runtime/berth/runtime/cgroupstats"
 	"github.com/berth-runtime/berth/sandbox"
 )
 
@@ -34,6 +35,9 @@ type Server struct {
 	runtimeReady Checker
 	networkReady Checker
 	streams      Streamer
+	// cpuRates keeps the previous CPU sample per container and pod, for
+	// usage_nano_cores (stats.go); its zero value is ready.
+	cpuRates cgroupstats.Rates
 }
 
 // Options wire a Server.

@@ -1,0 +1,309 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// TestStats checks the stats and metrics RPCs against real cgroups, a real
+// writable layer and a real pod network.
+func TestStats(t *testing.T) {
+	d, img, _ := podDaemon(t, "")
+	pod := podConfig(t, "stats")
+	podID := runPod(t, d, pod)
+
+	// 32 MiB in the pod's /dev/shm (tmpfs pages are charged to the
+	// writer's memory cgroup and are not file cache, so they stay in the
+	// working set), then five seconds of busy loop.
+	hogCfg := containerConfig("hog", img,
+		`dd if=/dev/zero of=/dev/shm/fill bs=1M count=32 2>/dev/null; end=$(($(date +%s)+5)); while [ $(date +%s) -lt $end ]; do :; done; sleep 1000`)
+	hog := createContainer(t, d, podID, pod, hogCfg)
+	startContainer(t, d, hog)
+	other := createContainer(t, d, podID, pod, containerConfig("other", img, "sleep 1000"))
+	startContainer(t, d, other)
+
+	const mib = 1 << 20
+	var s1 *runtimeapi.ContainerStats
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s1 = containerStats(t, d, hog)
+		if ws := s1.GetMemory().GetWorkingSetBytes(); ws != nil && ws.Value >= 32*mib {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("working set never reached 32 MiB: %v", s1.GetMemory())
+		}
+		sleep(100)
+	}
+	time.Sleep(500 * time.Millisecond)
+	s2 := containerStats(t, d, hog)
+	t.Logf("hog: cpu %v -> %v ns, %v nano cores; memory %v", s1.Cpu.GetUsageCoreNanoSeconds().GetValue(),
+		s2.Cpu.GetUsageCoreNanoSeconds().GetValue(), s2.Cpu.GetUsageNanoCores().GetValue(), s2.Memory)
+	if s2.Cpu.GetUsageCoreNanoSeconds().GetValue() <= s1.Cpu.GetUsageCoreNanoSeconds().GetValue() {
+		t.Errorf("CPU usage did not rise while the container spins: %v then %v", s1.Cpu, s2.Cpu)
+	}
+	// The busy loop uses about one core; accept a loaded machine.
+	if nc := s2.Cpu.GetUsageNanoCores(); nc == nil || nc.Value < 100_000_000 {
+		t.Errorf("usage_nano_cores on the second call = %v, want ≥ 0.1 core", nc)
+	}
+	if s2.Cpu.Timestamp <= s1.Cpu.Timestamp {
+		t.Errorf("CPU timestamps did not advance: %d, %d", s1.Cpu.Timestamp, s2.Cpu.Timestamp)
+	}
+	m := s2.Memory
+	if m.GetUsageBytes().GetValue() < m.GetWorkingSetBytes().GetValue() || m.RssBytes == nil || m.PageFaults == nil || m.MajorPageFaults == nil {
+		t.Errorf("memory figures: %v", m)
+	}
+	if s2.Attributes.GetId() != hog || s2.Attributes.GetMetadata().GetName() != "hog" || s2.Attributes.Labels["ctr"] != "hog" {
+		t.Errorf("attributes: %v", s2.Attributes)
+	}
+
+	// The writable layer grows when the container writes a file.
+	before := containerStats(t, d, other).WritableLayer
+	if before == nil || before.FsId.GetMountpoint() == "" || before.InodesUsed == nil {
+		t.Fatalf("writable layer: %v", before)
+	}
+	if _, err := d.RT.ExecSync(ctxT(t), &runtimeapi.ExecSyncRequest{ContainerId: other,
+		Cmd: []string{"sh", "-c", "dd if=/dev/zero of=/big bs=1M count=4 2>/dev/null && sync"}, Timeout: 20}); err != nil {
+		t.Fatalf("ExecSync: %v", err)
+	}
+	after := containerStats(t, d, other).WritableLayer
+	if after.UsedBytes.Value < before.UsedBytes.Value+4*mib || after.InodesUsed.Value <= before.InodesUsed.Value {
+		t.Errorf("writable layer %v -> %v after writing 4 MiB", before, after)
+	}
+
+	// Filters.
+	for _, tc := range []struct {
+		name   string
+		filter *runtimeapi.ContainerStatsFilter
+		want   int
+	}{
+		{"all", nil, 2},
+		{"id prefix", &runtimeapi.ContainerStatsFilter{Id: hog[:10]}, 1},
+		{"pod", &runtimeapi.ContainerStatsFilter{PodSandboxId: podID}, 2},
+		{"other pod", &runtimeapi.ContainerStatsFilter{PodSandboxId: "ffffffff"}, 0},
+		{"label", &runtimeapi.ContainerStatsFilter{LabelSelector: map[string]string{"ctr": "other"}}, 1},
+		{"label miss", &runtimeapi.ContainerStatsFilter{LabelSelector: map[string]string{"ctr": "none"}}, 0},
+	} {
+		resp, err := d.RT.ListContainerStats(ctxT(t), &runtimeapi.ListContainerStatsRequest{Filter: tc.filter})
+		if err != nil {
+			t.Fatalf("ListContainerStats %s: %v", tc.name, err)
+		}
+		if len(resp.Stats) != tc.want {
+			t.Errorf("ListContainerStats %s: %d stats, want %d", tc.name, len(resp.Stats), tc.want)
+		}
+	}
+	stream, err := d.RT.StreamContainerStats(ctxT(t), &runtimeapi.StreamContainerStatsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for {
+		r, err := stream.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("StreamContainerStats: %v", err)
+		}
+		n += len(r.ContainerStats)
+	}
+	if n != 2 {
+		t.Errorf("StreamContainerStats sent %d stats, want 2", n)
+	}
+
+	// Pod stats: memory, processes, containers, and network counters
+	// that grow with traffic from the host.
+	ps1 := podStats(t, d, podID)
+	if ps1.Linux.Memory.GetWorkingSetBytes().GetValue() < 32*mib {
+		t.Errorf("pod working set %v < 32 MiB", ps1.Linux.Memory)
+	}
+	if ps1.Linux.Cpu.GetUsageCoreNanoSeconds().GetValue() == 0 {
+		t.Errorf("pod CPU: %v", ps1.Linux.Cpu)
+	}
+	if pc := ps1.Linux.Process.GetProcessCount().GetValue(); pc < 3 {
+		t.Errorf("pod process count %d, want ≥ 3 (infra, hog, other)", pc)
+	}
+	if len(ps1.Linux.Containers) != 2 {
+		t.Errorf("pod stats hold %d containers", len(ps1.Linux.Containers))
+	}
+	if ps1.Linux.Network.GetDefaultInterface().GetName() != "eth0" {
+		t.Fatalf("pod network: %v", ps1.Linux.Network)
+	}
+	st, err := d.RT.PodSandboxStatus(ctxT(t), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: podID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		// A closed port: a SYN in, a RST out.
+		if c, err := net.DialTimeout("tcp", net.JoinHostPort(st.Status.Network.Ip, "9"), time.Second); err == nil {
+			c.Close()
+		}
+	}
+	// More than cgroupstats.MinInterval after ps1, so a rate is computed.
+	sleep(300)
+	ps2 := podStats(t, d, podID)
+	e1, e2 := ps1.Linux.Network.DefaultInterface, ps2.Linux.Network.DefaultInterface
+	t.Logf("eth0: rx %d -> %d, tx %d -> %d", e1.RxBytes.Value, e2.RxBytes.Value, e1.TxBytes.Value, e2.TxBytes.Value)
+	if e2.RxBytes.Value <= e1.RxBytes.Value || e2.TxBytes.Value <= e1.TxBytes.Value {
+		t.Errorf("eth0 counters did not grow with traffic: %v -> %v", e1, e2)
+	}
+	if ps2.Linux.Cpu.GetUsageNanoCores() == nil {
+		t.Errorf("pod usage_nano_cores absent on the second call")
+	}
+	for _, tc := range []struct {
+		filter *runtimeapi.PodSandboxStatsFilter
+		want   int
+	}{
+		{nil, 1},
+		{&runtimeapi.PodSandboxStatsFilter{Id: podID[:8]}, 1},
+		{&runtimeapi.PodSandboxStatsFilter{LabelSelector: map[string]string{"app": "stats"}}, 1},
+		{&runtimeapi.PodSandboxStatsFilter{LabelSelector: map[string]string{"app": "nope"}}, 0},
+	} {
+		resp, err := d.RT.ListPodSandboxStats(ctxT(t), &runtimeapi.ListPodSandboxStatsRequest{Filter: tc.filter})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Stats) != tc.want {
+			t.Errorf("ListPodSandboxStats %v: %d, want %d", tc.filter, len(resp.Stats), tc.want)
+		}
+	}
+
+	// Metrics: every descriptor has a value in the pod, with as many
+	// label values as keys.
+	descs, err := d.RT.ListMetricDescriptors(ctxT(t), &runtimeapi.ListMetricDescriptorsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, err := d.RT.ListPodSandboxMetrics(ctxT(t), &runtimeapi.ListPodSandboxMetricsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(metrics.PodMetrics) != 1 || metrics.PodMetrics[0].PodSandboxId != podID {
+		t.Fatalf("ListPodSandboxMetrics: %v", metrics.PodMetrics)
+	}
+	keys := map[string]int{}
+	for _, dsc := range descs.Descriptors {
+		keys[dsc.Name] = len(dsc.LabelKeys)
+	}
+	got := map[string]uint64{}
+	check := func(ms []*runtimeapi.Metric) {
+		for _, m := range ms {
+			n, ok := keys[m.Name]
+			if !ok || n != len(m.LabelValues) || m.Timestamp == 0 || m.Value == nil {
+				t.Errorf("metric %v does not fit its descriptor (%d keys)", m, n)
+			}
+			got[m.Name] = max(got[m.Name], m.Value.GetValue())
+		}
+	}
+	pm := metrics.PodMetrics[0]
+	check(pm.Metrics)
+	for _, cm := range pm.ContainerMetrics {
+		check(cm.Metrics)
+	}
+	for name := range keys {
+		if _, ok := got[name]; !ok {
+			t.Errorf("no value for metric %s", name)
+		}
+	}
+	if got["container_memory_working_set_bytes"] < 32*mib || got["container_network_receive_bytes_total"] == 0 || got["container_fs_usage_bytes"] < 4*mib {
+		t.Errorf("metric values: %v", got)
+	}
+
+	// A stopped container: timestamps, no figures, no error.
+	if _, err := d.RT.StopContainer(ctxT(t), &runtimeapi.StopContainerRequest{ContainerId: other, Timeout: 1}); err != nil {
+		t.Fatal(err)
+	}
+	stopped := containerStats(t, d, other)
+	if stopped.Cpu.GetTimestamp() == 0 || stopped.Memory.GetTimestamp() == 0 || stopped.Cpu.UsageCoreNanoSeconds != nil || stopped.Memory.WorkingSetBytes != nil {
+		t.Errorf("stats of a stopped container: %v", stopped)
+	}
+
+	// Unknown ids.
+	if _, err := d.RT.ContainerStats(ctxT(t), &runtimeapi.ContainerStatsRequest{ContainerId: "ffffffffffff"}); status.Code(err) != codes.NotFound {
+		t.Errorf("ContainerStats of an unknown id: %v, want NotFound", err)
+	}
+	if _, err := d.RT.PodSandboxStats(ctxT(t), &runtimeapi.PodSandboxStatsRequest{PodSandboxId: "ffffffffffff"}); status.Code(err) != codes.NotFound {
+		t.Errorf("PodSandboxStats of an unknown id: %v, want NotFound", err)
+	}
+}
+
+func containerStats(t *testing.T, d *daemon, id string) *runtimeapi.ContainerStats {
+	t.Helper()
+	resp, err := d.RT.ContainerStats(ctxT(t), &runtimeapi.ContainerStatsRequest{ContainerId: id})
+	if err != nil {
+		t.Fatalf("ContainerStats: %v", err)
+	}
+	return resp.Stats
+}
+
+func podStats(t *testing.T, d *daemon, id string) *runtimeapi.PodSandboxStats {
+	t.Helper()
+	resp, err := d.RT.PodSandboxStats(ctxT(t), &runtimeapi.PodSandboxStatsRequest{PodSandboxId: id})
+	if err != nil {
+		t.Fatalf("PodSandboxStats: %v", err)
+	}
+	return resp.Stats
+}
+
+// TestPodStatsCgroupParent checks a pod placed under a cgroup parent, as
+// the kubelet places every pod: the pod's figures come from that cgroup.
+func TestPodStatsCgroupParent(t *testing.T) {
+	top := fmt.Sprintf("berthstats%d", os.Getpid())
+	// Registered first, so it runs after the daemon's cleanup removed
+	// the pod.
+	t.Cleanup(func() { removeCgroups(top) })
+	d, img, _ := podDaemon(t, "")
+	pod := podConfig(t, "parented")
+	pod.Linux.CgroupParent = "/" + top + "/podparented"
+	podID := runPod(t, d, pod)
+	cid := createContainer(t, d, podID, pod, containerConfig("app", img,
+		`dd if=/dev/zero of=/dev/shm/fill bs=1M count=8 2>/dev/null; sleep 1000`))
+	startContainer(t, d, cid)
+
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ps := podStats(t, d, podID)
+		l := ps.Linux
+		if l.Memory.GetWorkingSetBytes().GetValue() >= 8<<20 {
+			if l.Process.GetProcessCount().GetValue() < 2 || l.Cpu.GetUsageCoreNanoSeconds() == nil || len(l.Containers) != 1 {
+				t.Errorf("pod stats under a cgroup parent: %v", l)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pod working set never reached 8 MiB: %v", l.Memory)
+		}
+		sleep(100)
+	}
+}
+
+// removeCgroups removes the cgroup directories named top (leaves first)
+// in every hierarchy, once the pods in them are gone.
+func removeCgroups(top string) {
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*/" + top)
+	if _, err := os.Stat("/sys/fs/cgroup/" + top); err == nil {
+		roots = append(roots, "/sys/fs/cgroup/"+top)
+	}
+	for _, root := range roots {
+		var dirs []string
+		filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
+			if err == nil && de.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			os.Remove(dirs[i])
+		}
+	}
+}
