@@ -139,3 +139,26 @@ func logPath(pod *runtimeapi.PodSandboxConfig, ctr *runtimeapi.ContainerConfig) 
 }
 
 func sleep(ms int) { time.Sleep(time.Duration(ms) * time.Millisecond) }
+
+// cleanupCgroupParent removes the pod-level cgroups a test's cgroup_parent
+// made (runc removes only the containers' own; the kubelet owns parents),
+// deepest first, on every hierarchy.
+func cleanupCgroupParent(t *testing.T, parent string) {
+	t.Cleanup(func() {
+		roots, _ := filepath.Glob("/sys/fs/cgroup/*")
+		roots = append(roots, "/sys/fs/cgroup")
+		for _, root := range roots {
+			top := strings.Split(strings.Trim(parent, "/"), "/")[0]
+			var dirs []string
+			filepath.WalkDir(filepath.Join(root, top), func(p string, de os.DirEntry, err error) error {
+				if err == nil && de.IsDir() {
+					dirs = append(dirs, p)
+				}
+				return nil
+			})
+			for i := len(dirs) - 1; i >= 0; i-- {
+				os.Remove(dirs[i])
+			}
+		}
+	})
+}

@@ -46,9 +46,10 @@ func TestHostNetworkPod(t *testing.T) {
 // cgroup is named after its id; bind mounts, read-only ones too, and a
 // host path that does not exist yet.
 func TestCgroupsAndMounts(t *testing.T) {
+	parent := "/berthtest/pod" + strings.ReplaceAll(t.Name(), "/", "-")
+	cleanupCgroupParent(t, parent) // registered first: runs after the daemon's cleanup
 	d, img, _ := podDaemon(t, "")
 	pod := podConfig(t, "cg")
-	parent := "/berthtest/pod" + strings.ReplaceAll(t.Name(), "/", "-")
 	pod.Linux.CgroupParent = parent
 	podID := runPod(t, d, pod)
 	hostDir := t.TempDir()

@@ -87,6 +87,7 @@ func TestPIDNamespaceTarget(t *testing.T) {
 // of a running container and its status reports it;
 // UpdatePodSandboxResources is recorded.
 func TestUpdateResources(t *testing.T) {
+	cleanupCgroupParent(t, "/berthtest/resize") // registered first: runs after the daemon's cleanup
 	d, img, _ := podDaemon(t, "")
 	pod := podConfig(t, "resize")
 	pod.Linux.CgroupParent = "/berthtest/resize"
