@@ -60,28 +60,10 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 // StopPodSandbox kills the pod's containers and its infra process and
 // detaches its network. Unknown ids succeed, as the CRI requires.
 func (s *Server) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSandboxRequest) (*runtimeapi.StopPodSandboxResponse, error) {
-	if req.PodSandboxId == "" {
-		return nil, fmt.Errorf("no sandbox id: %w", errdefs.ErrInvalidArgument)
-	}
-	sb, err := s.sandboxes.Get(ctx, req.PodSandboxId)
-	if errdefs.IsNotFound(err) {
-		return &runtimeapi.StopPodSandboxResponse{}, nil
-	}
+	err := s.withPodContainers(ctx, req.PodSandboxId, func(ctx context.Context, id string) error {
+		return s.containers.Stop(ctx, id, 0, "")
+	}, s.sandboxes.Stop)
 	if err != nil {
-		return nil, err
-	}
-	cs, err := s.containers.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range cs {
-		if c.SandboxID == sb.ID {
-			if err := s.containers.Stop(ctx, c.ID, 0, ""); err != nil {
-				return nil, fmt.Errorf("stopping container %s: %w", c.ID, err)
-			}
-		}
-	}
-	if err := s.sandboxes.Stop(ctx, sb.ID); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.StopPodSandboxResponse{}, nil
@@ -90,29 +72,35 @@ func (s *Server) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSand
 // RemovePodSandbox removes the pod's containers and every trace of the
 // sandbox. Unknown ids succeed.
 func (s *Server) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePodSandboxRequest) (*runtimeapi.RemovePodSandboxResponse, error) {
-	if req.PodSandboxId == "" {
-		return nil, fmt.Errorf("no sandbox id: %w", errdefs.ErrInvalidArgument)
-	}
-	sb, err := s.sandboxes.Get(ctx, req.PodSandboxId)
-	if errdefs.IsNotFound(err) {
-		return &runtimeapi.RemovePodSandboxResponse{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	cs, err := s.containers.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range cs {
-		if c.SandboxID == sb.ID {
-			if err := s.containers.Remove(ctx, c.ID); err != nil {
-				return nil, fmt.Errorf("removing container %s: %w", c.ID, err)
-			}
-		}
-	}
-	if err := s.sandboxes.Remove(ctx, sb.ID); err != nil {
+	if err := s.withPodContainers(ctx, req.PodSandboxId, s.containers.Remove, s.sandboxes.Remove); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.RemovePodSandboxResponse{}, nil
+}
+
+// withPodContainers applies each to every container of the sandbox id,
+// then then to the sandbox. An unknown sandbox is not an error.
+func (s *Server) withPodContainers(ctx context.Context, id string, each func(ctx context.Context, id string) error, then func(ctx context.Context, id string) error) error {
+	if id == "" {
+		return fmt.Errorf("no sandbox id: %w", errdefs.ErrInvalidArgument)
+	}
+	sb, err := s.sandboxes.Get(ctx, id)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cs, err := s.containers.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if c.SandboxID == sb.ID {
+			if err := each(ctx, c.ID); err != nil {
+				return fmt.Errorf("container %s: %w", c.ID, err)
+			}
+		}
+	}
+	return then(ctx, sb.ID)
 }
