@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"crypto/sha512"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-runtime/berth/cni"
 )
 
 // TestNetworkCleanupCycles creates and deletes pods with a host port many
@@ -25,12 +29,24 @@ func TestNetworkCleanupCycles(t *testing.T) {
 	}
 	d, _, subnet := podDaemon(t, "")
 	before := iptablesRules(t)
-	// Only rules of this test's network and of the portmap/firewall
-	// plugins' per-pod chains are compared; other tools' rules may change.
+	// A rule or chain is this test's if it names its subnet or a chain
+	// the plugins made for one of its pods (named after the network and
+	// the pod's id); anything else on the host (other runtimes) is not.
+	var ids []string
 	mine := func(rules []string) []string {
+		chains := map[string]bool{}
+		for _, id := range ids {
+			for _, c := range podChains(id) {
+				chains[c] = true
+			}
+		}
 		var out []string
 		for _, r := range rules {
-			if strings.Contains(r, subnet.String()) || strings.Contains(r, "CNI-") && !isSharedChain(r) {
+			keep := strings.Contains(r, subnet.String())
+			for c := range chains {
+				keep = keep || strings.Contains(r, c)
+			}
+			if keep {
 				out = append(out, r)
 			}
 		}
@@ -40,8 +56,15 @@ func TestNetworkCleanupCycles(t *testing.T) {
 		pod := podConfig(t, "cycle-"+strconv.Itoa(i))
 		pod.PortMappings = []*runtimeapi.PortMapping{{Protocol: runtimeapi.Protocol_TCP, ContainerPort: 80, HostPort: 12090}}
 		id := runPod(t, d, pod)
-		if i == 0 && len(mine(iptablesRules(t))) == len(mine(before)) {
-			t.Fatalf("a running pod's iptables rules are invisible to this test's filter")
+		ids = append(ids, id)
+		if i == 0 {
+			// The chain names are right: the live pod's chains show.
+			live := strings.Join(iptablesRules(t), "\n")
+			for _, c := range podChains(id) {
+				if !strings.Contains(live, c) {
+					t.Fatalf("chain %s of a live pod not found: the naming rule is wrong", c)
+				}
+			}
 		}
 		if i%50 == 25 {
 			d.Kill()
@@ -71,18 +94,12 @@ func TestNetworkCleanupCycles(t *testing.T) {
 	assertNothingLeft(t, d)
 }
 
-// isSharedChain: the chains the plugins create once and share between
-// pods stay (as in production); only per-pod chains and rules must go.
-func isSharedChain(rule string) bool {
-	for _, c := range []string{"CNI-FORWARD", "CNI-ADMIN", "CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-SNAT", "CNI-HOSTPORT-MASQ", "CNI-HOSTPORT-SETMARK"} {
-		if strings.HasPrefix(rule, "-N "+c) || strings.HasPrefix(rule, ":"+c+" ") || strings.HasPrefix(rule, "-A "+c+" -m comment --comment \"CNI firewall plugin admin overrides\"") {
-			return true
-		}
-		if strings.Contains(rule, "-j "+c) && !strings.Contains(rule, "CNI-DN-") {
-			return true
-		}
-	}
-	return false
+// podChains are the per-pod chains the bridge (ipMasq) and portmap
+// plugins create: a prefix and the sha512 of network name + container id,
+// cut to iptables' 28 characters.
+func podChains(id string) []string {
+	sum := fmt.Sprintf("%x", sha512.Sum512([]byte(cni.DefaultNetworkName+id)))
+	return []string{("CNI-" + sum)[:28], ("CNI-DN-" + sum)[:28]}
 }
 
 var counters = regexp.MustCompile(`\[\d+:\d+\]`)
