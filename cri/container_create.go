@@ -103,6 +103,10 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 			if m.HostPath != "" {
 				return nil, fmt.Errorf("mount of %s names both an image and a host path: %w", m.ContainerPath, errdefs.ErrInvalidArgument)
 			}
+			// Image volumes are read-only by definition (KEP 4639).
+			if !m.Readonly {
+				return nil, fmt.Errorf("image volume at %s must be read-only: %w", m.ContainerPath, errdefs.ErrInvalidArgument)
+			}
 			r.ImageMounts = append(r.ImageMounts, runtime.ImageMount{Image: img, Destination: m.ContainerPath, SubPath: m.ImageSubPath})
 			continue
 		}

@@ -197,7 +197,7 @@ func (s *Server) toContainerStatus(c store.Container) *runtimeapi.ContainerStatu
 		Message:     c.Message,
 		Labels:      c.Labels,
 		Annotations: c.Annotations,
-		Mounts:      cfg.Mounts,
+		Mounts:      s.statusMounts(cfg.Mounts),
 		LogPath:     c.LogPath,
 		StopSignal:  cfg.StopSignal,
 	}
@@ -208,4 +208,21 @@ func (s *Server) toContainerStatus(c store.Container) *runtimeapi.ContainerStatu
 		st.User = &runtimeapi.ContainerUser{Linux: &runtimeapi.LinuxContainerUser{Uid: c.UID, Gid: c.GID, SupplementalGroups: c.Groups}}
 	}
 	return st
+}
+
+// statusMounts reports the container's mounts; an image volume also gets
+// the image it resolved to (ImageSpec.image_ref, KEP 5365).
+func (s *Server) statusMounts(mounts []*runtimeapi.Mount) []*runtimeapi.Mount {
+	out := make([]*runtimeapi.Mount, len(mounts))
+	for i, m := range mounts {
+		out[i] = m
+		if name := m.GetImage().GetImage(); name != "" {
+			if img, err := s.images.Get(context.Background(), name); err == nil {
+				c := proto.Clone(m).(*runtimeapi.Mount)
+				c.Image.ImageRef = img.ID.String()
+				out[i] = c
+			}
+		}
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package cri
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -38,8 +39,13 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 		HostPID:        nsOpts.GetPid() == runtimeapi.NamespaceMode_NODE,
 		Sysctls:        cfg.GetLinux().GetSysctls(),
 	}
+	// No hostname: the node's, as containerd and CRI-O do (the kubelet
+	// always sends one, cut to 63 bytes; pod names can be longer).
 	if r.Hostname == "" {
-		r.Hostname = md.Name
+		r.Hostname, _ = os.Hostname()
+	}
+	if len(r.Hostname) > 64 {
+		return nil, fmt.Errorf("hostname %q is longer than 64 bytes: %w", r.Hostname, errdefs.ErrInvalidArgument)
 	}
 	if dns := cfg.GetDnsConfig(); dns != nil {
 		r.DNS = &podfiles.DNS{Servers: dns.Servers, Searches: dns.Searches, Options: dns.Options}

@@ -124,3 +124,25 @@ func TestCrunHandler(t *testing.T) {
 	startContainer(t, d, cid)
 	waitLog(t, logPath(pod, containerConfig("c", img)), "via crun")
 }
+
+// TestPodHostname: without a hostname a pod gets the node's (as in
+// containerd and CRI-O), whatever its name's length; a hostname over 64
+// bytes is refused clearly.
+func TestPodHostname(t *testing.T) {
+	d, img, _ := podDaemon(t, "")
+	pod := podConfig(t, "a-pod-name-that-is-much-longer-than-the-sixty-four-bytes-linux-allows-for-hostnames")
+	pod.Hostname = ""
+	podID := runPod(t, d, pod)
+	cid := createContainer(t, d, podID, pod, containerConfig("c", img, "sleep 1000"))
+	startContainer(t, d, cid)
+	res, err := d.RT.ExecSync(ctxT(t), &runtimeapi.ExecSyncRequest{ContainerId: cid, Cmd: []string{"hostname"}})
+	host, _ := os.Hostname()
+	if err != nil || strings.TrimSpace(string(res.Stdout)) != host {
+		t.Errorf("hostname = %q %v, want the node's %q", res.GetStdout(), err, host)
+	}
+	long := podConfig(t, "long")
+	long.Hostname = strings.Repeat("h", 65)
+	if _, err := d.RT.RunPodSandbox(ctxT(t), &runtimeapi.RunPodSandboxRequest{Config: long}); err == nil || !strings.Contains(err.Error(), "64 bytes") {
+		t.Errorf("a 65-byte hostname = %v", err)
+	}
+}

@@ -164,11 +164,21 @@ func TestImageVolumes(t *testing.T) {
 	podID := runPod(t, d, pod)
 	c := containerConfig("reader", img, "sleep 1000")
 	c.Mounts = []*runtimeapi.Mount{
-		{ContainerPath: "/vol", Image: &runtimeapi.ImageSpec{Image: volID}},
-		{ContainerPath: "/sub", Image: &runtimeapi.ImageSpec{Image: volID}, ImageSubPath: "data/opaque"},
+		{ContainerPath: "/vol", Image: &runtimeapi.ImageSpec{Image: volID}, Readonly: true},
+		{ContainerPath: "/sub", Image: &runtimeapi.ImageSpec{Image: volID}, ImageSubPath: "data/opaque", Readonly: true},
 	}
 	id := createContainer(t, d, podID, pod, c)
 	startContainer(t, d, id)
+	for _, m := range containerStatus(t, d, id).Mounts {
+		if m.ContainerPath == "/vol" && m.GetImage().GetImageRef() != volID {
+			t.Errorf("status mount image_ref = %q, want %s", m.GetImage().GetImageRef(), volID)
+		}
+	}
+	rw := containerConfig("rw", img, "true")
+	rw.Mounts = []*runtimeapi.Mount{{ContainerPath: "/x", Image: &runtimeapi.ImageSpec{Image: volID}}}
+	if _, err := d.RT.CreateContainer(ctxT(t), &runtimeapi.CreateContainerRequest{PodSandboxId: podID, Config: rw}); err == nil {
+		t.Error("a writable image volume was accepted")
+	}
 	res, err := d.RT.ExecSync(ctxT(t), &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"sh", "-c",
 		"cat /vol/data/opaque/new.txt; ls /sub; test -e /vol/data/hello.txt && echo whiteout-broken; touch /vol/x 2>/dev/null && echo writable; touch /sub/x 2>/dev/null && echo sub-writable; true"}})
 	if err != nil {
@@ -186,12 +196,12 @@ func TestImageVolumes(t *testing.T) {
 	}
 	mustPull(t, d, reg.Ref("data:1"))
 	bad := containerConfig("escape", img, "true")
-	bad.Mounts = []*runtimeapi.Mount{{ContainerPath: "/x", Image: &runtimeapi.ImageSpec{Image: volID}, ImageSubPath: "../../etc"}}
+	bad.Mounts = []*runtimeapi.Mount{{ContainerPath: "/x", Image: &runtimeapi.ImageSpec{Image: volID}, ImageSubPath: "../../etc", Readonly: true}}
 	if _, err := d.RT.CreateContainer(ctxT(t), &runtimeapi.CreateContainerRequest{PodSandboxId: podID, Config: bad}); err == nil {
 		t.Error("an image sub path with .. was accepted")
 	}
 	link := containerConfig("link", img, "true")
-	link.Mounts = []*runtimeapi.Mount{{ContainerPath: "/x", Image: &runtimeapi.ImageSpec{Image: volID}, ImageSubPath: "usr/bin/env"}}
+	link.Mounts = []*runtimeapi.Mount{{ContainerPath: "/x", Image: &runtimeapi.ImageSpec{Image: volID}, ImageSubPath: "usr/bin/env", Readonly: true}}
 	if _, err := d.RT.CreateContainer(ctxT(t), &runtimeapi.CreateContainerRequest{PodSandboxId: podID, Config: link}); err == nil {
 		t.Error("an image sub path through an absolute symlink was accepted")
 	}
