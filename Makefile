@@ -61,5 +61,15 @@ install: build
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BIN)/berthd $(DESTDIR)$(PREFIX)/bin/berthd
 
+# critest (cri-tools' CRI validation suite) against a private berthd with
+# test/critest/config.toml, via the offline harness in ../shared/critest.
+# Prerequisites (see hack/critest.sh): root; that harness's registry and
+# images (start-registry.sh && build-images.sh); critest (+ crictl) on PATH or
+# in /var/tmp/berth-harness/bin, built by hand from cri-tools.
+# Extra run-critest.sh flags: make critest CRITEST_ARGS='-f Streaming'.
+.PHONY: critest
+critest: build
+	bash hack/critest.sh $(CRITEST_ARGS)
+
 clean:
 	rm -rf $(BIN)
