@@ -1,6 +1,7 @@
 package cri
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -28,12 +29,23 @@ func TestPodMetricsMatchDescriptors(t *testing.T) {
 		Memory:        runtime.MemoryStats{Time: now, Valid: true, Memory: cgroupstats.Memory{Usage: 10, WorkingSet: 8}},
 		ProcessesTime: now, Processes: 3, ProcessesValid: true,
 		Network: &runtime.NetworkStats{Time: now, Interfaces: []runtime.InterfaceStats{{Name: "eth0", RxBytes: 100, TxBytes: 50}}},
+		Detail:  &cgroupstats.Detail{Time: now, Tasks: cgroupstats.Tasks{HasProcs: true, Processes: 2, FileDescriptors: 9}},
 		Containers: []runtime.ContainerStats{
 			{
-				Container:     store.Container{ID: "c1", Name: "app", Image: "busybox"},
-				CPU:           runtime.CPUStats{Time: now, Valid: true, UsageNanos: 1},
-				Memory:        runtime.MemoryStats{Time: now, Valid: true},
-				WritableLayer: &runtime.LayerUsage{Time: now, Mountpoint: "/var/lib/berth/containers", Bytes: 4096},
+				Container: store.Container{ID: "c1", Name: "app", Image: "busybox", StartedAt: now.Add(-time.Minute)},
+				CPU:       runtime.CPUStats{Time: now, Valid: true, UsageNanos: 1},
+				Memory:    runtime.MemoryStats{Time: now, Valid: true},
+				WritableLayer: &runtime.LayerUsage{Time: now, Mountpoint: "/var/lib/berth/containers", Bytes: 4096,
+					HasFs: true, Capacity: 1 << 30, InodesTotal: 1000, InodesFree: 900},
+				Detail: &cgroupstats.Detail{
+					Time: now,
+					CPU: cgroupstats.CPUDetail{HasUsage: true, UserNanos: 2_000_000_000, HasThrottling: true, Periods: 10,
+						ThrottledPeriods: 4, ThrottledNanos: 3_000_000_000, HasSpec: true, PeriodMicros: 100000, Shares: 1024},
+					Memory: cgroupstats.MemoryDetail{Has: true, Cache: 5, OOMKills: 1},
+					Tasks:  cgroupstats.Tasks{HasPids: true, Threads: 3, HasProcs: true, Processes: 1, FileDescriptors: 4, Sockets: 1},
+					IO: []cgroupstats.IODevice{{Device: "/dev/vda", Major: 254, Minor: 0,
+						Bytes: map[string]uint64{"Read": 4096, "Write": 8192, "Total": 12288}, Ops: map[string]uint64{"Read": 1, "Write": 2}}},
+				},
 			},
 			{Container: store.Container{ID: "c2", Name: "exited"}, CPU: runtime.CPUStats{Time: now}, Memory: runtime.MemoryStats{Time: now}},
 		},
@@ -74,6 +86,82 @@ func TestPodMetricsMatchDescriptors(t *testing.T) {
 	for _, m := range pm.Metrics {
 		if m.Name == mCPUUsageSeconds && m.Value.Value != 3 {
 			t.Errorf("cpu seconds = %d, want 3", m.Value.Value)
+		}
+	}
+	// No two samples of a metric share their label values: the kubelet's
+	// registry rejects a duplicate.
+	dup := map[string]bool{}
+	for _, ms := range [][]*runtimeapi.Metric{pm.Metrics, pm.ContainerMetrics[0].Metrics} {
+		for _, m := range ms {
+			k := m.Name + fmt.Sprint(m.LabelValues)
+			if dup[k] {
+				t.Errorf("duplicate sample %s", k)
+			}
+			dup[k] = true
+		}
+	}
+	want := map[string]uint64{
+		mCPUThrottledSeconds + "[app c1 busybox  ns web]":                    3,
+		mCPUPeriod + "[app c1 busybox  ns web]":                              100000,
+		mStartTime + "[app c1 busybox  ns web]":                              uint64(now.Add(-time.Minute).Unix()),
+		mProcesses + "[ sb1  web_ns_uid_1 ns web]":                           3, // the pod's task count
+		mProcesses + "[app c1 busybox  ns web]":                              1,
+		mBlkioDeviceUsage + "[app c1 busybox  ns web /dev/vda 254 0 Total]":  12288,
+		mFsWritesBytes + "[app c1 busybox  ns web /dev/vda]":                 8192,
+		mFsInodesFree + "[app c1 busybox  ns web /var/lib/berth/containers]": 900,
+		mMemoryFailures + "[app c1 busybox  ns web pgfault hierarchy]":       0,
+		mFileDescriptors + "[ sb1  web_ns_uid_1 ns web]":                     9,
+		mNetRxPackets + "[ sb1  web_ns_uid_1 ns web eth0]":                   0,
+		mLastSeen + "[ sb1  web_ns_uid_1 ns web]":                            uint64(now.Unix()),
+	}
+	for _, ms := range [][]*runtimeapi.Metric{pm.Metrics, pm.ContainerMetrics[0].Metrics} {
+		for _, m := range ms {
+			k := m.Name + fmt.Sprint(m.LabelValues)
+			if v, ok := want[k]; ok {
+				if m.Value.Value != v {
+					t.Errorf("%s = %d, want %d", k, m.Value.Value, v)
+				}
+				delete(want, k)
+			}
+		}
+	}
+	for k := range want {
+		t.Errorf("no sample %s", k)
+	}
+}
+
+// critestMetrics are the names cri-tools' metrics spec (pkg/validate)
+// expects a descriptor for, less those it marks unimplemented (hugetlb,
+// pressure, spec_cpu_quota, spec_memory_reservation_limit_bytes,
+// ulimits_soft).
+var critestMetrics = []string{
+	"container_blkio_device_usage_total", "container_cpu_cfs_periods_total", "container_cpu_cfs_throttled_periods_total",
+	"container_cpu_cfs_throttled_seconds_total", "container_cpu_system_seconds_total", "container_cpu_usage_seconds_total",
+	"container_cpu_user_seconds_total", "container_file_descriptors", "container_fs_inodes_free", "container_fs_inodes_total",
+	"container_fs_limit_bytes", "container_fs_reads_bytes_total", "container_fs_reads_total", "container_fs_usage_bytes",
+	"container_fs_writes_bytes_total", "container_fs_writes_total", "container_last_seen", "container_memory_cache",
+	"container_memory_failcnt", "container_memory_failures_total", "container_memory_kernel_usage", "container_memory_mapped_file",
+	"container_memory_max_usage_bytes", "container_memory_rss", "container_memory_swap", "container_memory_usage_bytes",
+	"container_memory_working_set_bytes", "container_network_receive_bytes_total", "container_network_receive_errors_total",
+	"container_network_receive_packets_dropped_total", "container_network_receive_packets_total",
+	"container_network_transmit_bytes_total", "container_network_transmit_errors_total",
+	"container_network_transmit_packets_dropped_total", "container_network_transmit_packets_total", "container_oom_events_total",
+	"container_processes", "container_sockets", "container_spec_cpu_period", "container_spec_cpu_shares",
+	"container_spec_memory_limit_bytes", "container_spec_memory_swap_limit_bytes", "container_start_time_seconds",
+	"container_threads", "container_threads_max",
+}
+
+func TestMetricDescriptorsCoverCritest(t *testing.T) {
+	descs := map[string]*runtimeapi.MetricDescriptor{}
+	for _, d := range metricDescriptors() {
+		if d.Help == "" || len(d.LabelKeys) == 0 {
+			t.Errorf("descriptor %v has no help or label keys", d)
+		}
+		descs[d.Name] = d
+	}
+	for _, name := range critestMetrics {
+		if descs[name] == nil {
+			t.Errorf("no descriptor for %s", name)
 		}
 	}
 }

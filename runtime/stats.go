@@ -38,6 +38,10 @@ type ContainerStats struct {
 	// WritableLayer is the container's overlay upper dir; nil if it is
 	// gone.
 	WritableLayer *LayerUsage
+	// Detail is the cgroup's figures for the cAdvisor metrics; only
+	// PodMetrics reads them (nil otherwise, and for a container that is
+	// not running).
+	Detail *cgroupstats.Detail
 }
 
 // CPUStats is a cgroup's CPU time.
@@ -67,6 +71,10 @@ type LayerUsage struct {
 	// as ImageFsInfo reports it for the container file system.
 	Mountpoint    string
 	Bytes, Inodes uint64
+	// HasFs says the file system holding the layer was measured
+	// (statfs): its size in bytes, its inodes and the free ones.
+	HasFs                             bool
+	Capacity, InodesTotal, InodesFree uint64
 }
 
 // PodStats are a pod's figures: its cgroup (the parent the kubelet gave,
@@ -83,6 +91,11 @@ type PodStats struct {
 	// Network is nil for host-network pods and pods without a netns.
 	Network    *NetworkStats
 	Containers []ContainerStats
+	// Detail is the pod cgroup's figures for the cAdvisor metrics, read
+	// by PodMetrics when the pod has a cgroup of its own (a cgroup
+	// parent); nil otherwise: figures added up across cgroups do not make
+	// limits, periods or a process list.
+	Detail *cgroupstats.Detail
 }
 
 // NetworkStats are the pod's interfaces, loopback left out.
@@ -108,6 +121,8 @@ func (n *NetworkStats) Default() (InterfaceStats, bool) {
 type InterfaceStats struct {
 	Name                                 string
 	RxBytes, RxErrors, TxBytes, TxErrors uint64
+	RxPackets, RxDropped                 uint64
+	TxPackets, TxDropped                 uint64
 }
 
 // statsWorkers bounds the containers read at once by a list.
@@ -126,11 +141,15 @@ func (m *Manager) ContainerStats(ctx context.Context, id string, rates *cgroupst
 		}
 		return nil
 	})
-	return m.containerStats(ctx, c, parent, rates), nil
+	return m.containerStats(ctx, c, parent, rates, false), nil
 }
 
 // ListContainerStats reads the figures of cs, in that order.
 func (m *Manager) ListContainerStats(ctx context.Context, cs []store.Container, rates *cgroupstats.Rates) []ContainerStats {
+	return m.listContainerStats(ctx, cs, rates, false)
+}
+
+func (m *Manager) listContainerStats(ctx context.Context, cs []store.Container, rates *cgroupstats.Rates, detailed bool) []ContainerStats {
 	parents := map[string]string{}
 	m.db.View(func(tx *store.Tx) error {
 		return store.ForEach(tx, store.Sandboxes, func(id string, sb store.Sandbox) error {
@@ -146,22 +165,23 @@ func (m *Manager) ListContainerStats(ctx context.Context, cs []store.Container, 
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			out[i] = m.containerStats(ctx, c, parents[c.SandboxID], rates)
+			out[i] = m.containerStats(ctx, c, parents[c.SandboxID], rates, detailed)
 		}()
 	}
 	wg.Wait()
 	return out
 }
 
-func (m *Manager) containerStats(ctx context.Context, c store.Container, cgroupParent string, rates *cgroupstats.Rates) ContainerStats {
+func (m *Manager) containerStats(ctx context.Context, c store.Container, cgroupParent string, rates *cgroupstats.Rates, detailed bool) ContainerStats {
 	now := time.Now()
 	st := ContainerStats{Container: c, CPU: CPUStats{Time: now}, Memory: MemoryStats{Time: now}}
 	if s := StateOf(c); s == Running || s == Created {
 		group := cgroupstats.Group(m.systemd, CgroupsPath(m.systemd, cgroupParent, c.ID))
-		sample, err := cgroupstats.Read(group)
+		sample, err := readCgroup(group, detailed)
 		switch {
 		case err == nil:
 			st.CPU, st.Memory = m.cpuMemory(c.ID, sample, rates)
+			st.Detail = sample.Detail
 		case errors.Is(err, cgroupstats.ErrNoCgroup):
 			// Not running any more: no figures, as for an exited one.
 		default:
@@ -173,6 +193,13 @@ func (m *Manager) containerStats(ctx context.Context, c store.Container, cgroupP
 	switch {
 	case err == nil:
 		st.WritableLayer = &LayerUsage{Time: time.Now(), Mountpoint: m.rootDir, Bytes: uint64(bytes), Inodes: uint64(inodes)}
+		var sfs unix.Statfs_t
+		if err := unix.Statfs(upper, &sfs); err == nil {
+			l := st.WritableLayer
+			l.HasFs = true
+			l.Capacity = sfs.Blocks * uint64(sfs.Bsize)
+			l.InodesTotal, l.InodesFree = sfs.Files, sfs.Ffree
+		}
 	case errors.Is(err, fs.ErrNotExist):
 	default:
 		m.log.Warn("measuring a writable layer", "container", c.ID[:min(12, len(c.ID))], "error", err)
@@ -188,8 +215,29 @@ func (m *Manager) cpuMemory(key string, s cgroupstats.Sample, rates *cgroupstats
 	return cpu, MemoryStats{Time: s.Time, Valid: true, Memory: s.Memory}
 }
 
+// readCgroup reads a cgroup, with the detail the metrics need when
+// detailed.
+func readCgroup(group string, detailed bool) (cgroupstats.Sample, error) {
+	if detailed {
+		return cgroupstats.ReadDetailed(group)
+	}
+	return cgroupstats.Read(group)
+}
+
 // PodStats reads a pod's figures, with those of its containers.
 func (m *Manager) PodStats(ctx context.Context, sb store.Sandbox, rates *cgroupstats.Rates) PodStats {
+	return m.podStats(ctx, sb, rates, false)
+}
+
+// PodMetrics reads a pod's figures as PodStats does, with the detail the
+// cAdvisor metrics need (Detail of the pod and of its running
+// containers), and records no CPU sample: a scrape must not move the
+// sample the stats RPCs compute usage_nano_cores from.
+func (m *Manager) PodMetrics(ctx context.Context, sb store.Sandbox) PodStats {
+	return m.podStats(ctx, sb, nil, true)
+}
+
+func (m *Manager) podStats(ctx context.Context, sb store.Sandbox, rates *cgroupstats.Rates, detailed bool) PodStats {
 	now := time.Now()
 	ps := PodStats{Sandbox: sb, CPU: CPUStats{Time: now}, Memory: MemoryStats{Time: now}, ProcessesTime: now}
 	var cs []store.Container
@@ -201,12 +249,13 @@ func (m *Manager) PodStats(ctx context.Context, sb store.Sandbox, rates *cgroups
 			return nil
 		})
 	})
-	ps.Containers = m.ListContainerStats(ctx, cs, rates)
+	ps.Containers = m.listContainerStats(ctx, cs, rates, detailed)
 	if !sb.Ready() {
 		return ps
 	}
-	if sample, ok := m.podSample(sb, cs); ok {
+	if sample, ok := m.podSample(sb, cs, detailed); ok {
 		ps.CPU, ps.Memory = m.cpuMemory("pod/"+sb.ID, sample, rates)
+		ps.Detail = sample.Detail
 		ps.ProcessesTime, ps.Processes, ps.ProcessesValid = sample.Time, sample.Pids, true
 	}
 	if !sb.HostNetwork && sb.NetNS != "" {
@@ -226,9 +275,9 @@ func (m *Manager) PodStats(ctx context.Context, sb store.Sandbox, rates *cgroups
 // own, so the infra process's and the running containers' are added up
 // (removed containers then drop out of the cumulative CPU time, which
 // Rate notices as a counter going backwards).
-func (m *Manager) podSample(sb store.Sandbox, cs []store.Container) (cgroupstats.Sample, bool) {
+func (m *Manager) podSample(sb store.Sandbox, cs []store.Container, detailed bool) (cgroupstats.Sample, bool) {
 	if sb.CgroupParent != "" {
-		s, err := cgroupstats.Read(cgroupstats.ParentGroup(m.systemd, sb.CgroupParent))
+		s, err := readCgroup(cgroupstats.ParentGroup(m.systemd, sb.CgroupParent), detailed)
 		if err != nil {
 			if !errors.Is(err, cgroupstats.ErrNoCgroup) {
 				m.log.Warn("reading pod stats", "sandbox", sb.ID[:min(12, len(sb.ID))], "error", err)
@@ -260,7 +309,7 @@ func (m *Manager) podSample(sb store.Sandbox, cs []store.Container) (cgroupstats
 }
 
 // addSamples adds b to a. The sum has no limit (the pod has none of its
-// own) and the later of the two times.
+// own), no Detail, and the later of the two times.
 func addSamples(a, b cgroupstats.Sample) cgroupstats.Sample {
 	if b.Time.After(a.Time) {
 		a.Time = b.Time
@@ -273,6 +322,7 @@ func addSamples(a, b cgroupstats.Sample) cgroupstats.Sample {
 	a.Memory.PageFaults += b.Memory.PageFaults
 	a.Memory.MajorPageFaults += b.Memory.MajorPageFaults
 	a.Memory.Limit = 0
+	a.Detail = nil
 	return a
 }
 
@@ -300,7 +350,8 @@ func PodNetwork(nsPath string) (*NetworkStats, error) {
 
 // ParseNetDev reads /proc/net/dev: two header lines, then
 // "name: rx_bytes rx_packets rx_errs rx_drop rx_fifo rx_frame rx_compressed
-// rx_multicast tx_bytes tx_packets tx_errs ...". Loopback is left out.
+// rx_multicast tx_bytes tx_packets tx_errs tx_drop ...". Loopback is left
+// out.
 func ParseNetDev(r io.Reader) ([]InterfaceStats, error) {
 	var out []InterfaceStats
 	sc := bufio.NewScanner(r)
@@ -317,18 +368,21 @@ func ParseNetDev(r io.Reader) ([]InterfaceStats, error) {
 			continue
 		}
 		f := strings.Fields(rest)
-		if len(f) < 11 {
+		if len(f) < 12 {
 			return nil, fmt.Errorf("/proc/net/dev line %q: %d fields", sc.Text(), len(f))
 		}
-		var v [4]uint64
-		for i, col := range []int{0, 2, 8, 10} {
+		var v [8]uint64
+		for i, col := range []int{0, 2, 8, 10, 1, 3, 9, 11} {
 			n, err := strconv.ParseUint(f[col], 10, 64)
 			if err != nil {
 				return nil, fmt.Errorf("/proc/net/dev line %q: %w", sc.Text(), err)
 			}
 			v[i] = n
 		}
-		out = append(out, InterfaceStats{Name: name, RxBytes: v[0], RxErrors: v[1], TxBytes: v[2], TxErrors: v[3]})
+		out = append(out, InterfaceStats{
+			Name: name, RxBytes: v[0], RxErrors: v[1], TxBytes: v[2], TxErrors: v[3],
+			RxPackets: v[4], RxDropped: v[5], TxPackets: v[6], TxDropped: v[7],
+		})
 	}
 	return out, sc.Err()
 }

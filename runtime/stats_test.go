@@ -13,7 +13,7 @@ import (
 const netDev = `Inter-|   Receive                                                |  Transmit
  face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
     lo:     560       8    0    0    0     0          0         0      560       8    0    0    0     0       0          0
-  eth0: 1234567    1000    2    0    0     0          0         0   765432     900    1    0    0     0       0          0
+  eth0: 1234567    1000    2    7    0     0          0         0   765432     900    1    3    0     0       0          0
  net1:       5       1    0    0    0     0          0         0        6       1    0    0    0     0       0          0
 `
 
@@ -23,8 +23,8 @@ func TestParseNetDev(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []InterfaceStats{
-		{Name: "eth0", RxBytes: 1234567, RxErrors: 2, TxBytes: 765432, TxErrors: 1},
-		{Name: "net1", RxBytes: 5, TxBytes: 6},
+		{Name: "eth0", RxBytes: 1234567, RxErrors: 2, TxBytes: 765432, TxErrors: 1, RxPackets: 1000, RxDropped: 7, TxPackets: 900, TxDropped: 3},
+		{Name: "net1", RxBytes: 5, TxBytes: 6, RxPackets: 1, TxPackets: 1},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)

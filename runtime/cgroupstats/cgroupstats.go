@@ -3,7 +3,7 @@
 // through github.com/containerd/cgroups/v3, and turns them into the
 // neutral figures the CRI reports: cumulative CPU time, the kubelet's
 // working set, RSS, page faults, the memory left under a limit, the number
-// of processes.
+// of processes. ReadDetailed adds what the cAdvisor metrics need (Detail).
 //
 // Nothing here polls: a figure is read when asked for. The one thing kept
 // between two requests is the previous CPU sample per id (Rates), from
@@ -41,6 +41,8 @@ type Sample struct {
 	// Pids is the number of tasks (pids.current); 0 if the pids
 	// controller is not available.
 	Pids uint64
+	// Detail is nil from Read, set by ReadDetailed.
+	Detail *Detail
 }
 
 // Memory holds the memory figures of a sample, in bytes.
@@ -151,12 +153,14 @@ func FromV2(m *v2stats.Metrics) (cpu uint64, mem Memory, pids uint64) {
 // The host's mode picks the API: v2 on unified hosts, v1 on legacy and
 // hybrid ones (where runc puts the controllers in the v1 hierarchies).
 // A missing cgroup gives an error wrapping ErrNoCgroup.
-func Read(group string) (Sample, error) {
+func Read(group string) (Sample, error) { return read(group, false) }
+
+func read(group string, detailed bool) (Sample, error) {
 	switch cgroups.Mode() {
 	case cgroups.Unified:
-		return readV2(group)
+		return readV2At(unifiedMount, group, detailed)
 	case cgroups.Legacy, cgroups.Hybrid:
-		return readV1(group)
+		return readV1(group, detailed)
 	}
 	return Sample{}, fmt.Errorf("cgroup %s: no cgroup file system mounted: %w", group, ErrNoCgroup)
 }
@@ -179,8 +183,12 @@ var v1Hierarchy = sync.OnceValues(func() ([]cgroup1.Subsystem, error) {
 	return keep, nil
 })
 
-func readV1(group string) (Sample, error) {
-	subsystems, err := v1Hierarchy()
+func readV1(group string, detailed bool) (Sample, error) {
+	hierarchy := v1Hierarchy
+	if detailed {
+		hierarchy = v1DetailHierarchy
+	}
+	subsystems, err := hierarchy()
 	if err != nil {
 		return Sample{}, fmt.Errorf("cgroup v1 hierarchy: %w", err)
 	}
@@ -201,15 +209,16 @@ func readV1(group string) (Sample, error) {
 	}
 	s := Sample{Time: now}
 	s.CPUNanos, s.Memory, s.Pids = FromV1(m)
+	if detailed {
+		s.Detail = detailV1(cg, group, m, now)
+	}
 	return s, nil
 }
 
 // unifiedMount is where a unified host mounts cgroup2.
 const unifiedMount = "/sys/fs/cgroup"
 
-func readV2(group string) (Sample, error) { return readV2At(unifiedMount, group) }
-
-func readV2At(mount, group string) (Sample, error) {
+func readV2At(mount, group string, detailed bool) (Sample, error) {
 	cg, err := cgroup2.Load(group, cgroup2.WithMountpoint(mount))
 	if err != nil {
 		return Sample{}, fmt.Errorf("loading cgroup %s: %w", group, err)
@@ -218,12 +227,19 @@ func readV2At(mount, group string) (Sample, error) {
 		return Sample{}, fmt.Errorf("cgroup %s: %w", group, ErrNoCgroup)
 	}
 	now := time.Now()
-	m, err := cg.StatFiltered(cgroup2.StatCPU | cgroup2.StatMemory | cgroup2.StatPids)
+	mask := cgroup2.StatCPU | cgroup2.StatMemory | cgroup2.StatPids
+	if detailed {
+		mask |= cgroup2.StatMemoryEvents | cgroup2.StatIO
+	}
+	m, err := cg.StatFiltered(mask)
 	if err != nil {
 		return Sample{}, fmt.Errorf("reading cgroup %s: %w", group, err)
 	}
 	s := Sample{Time: now}
 	s.CPUNanos, s.Memory, s.Pids = FromV2(m)
+	if detailed {
+		s.Detail = detailV2(cg, path.Join(mount, group), m, now)
+	}
 	return s, nil
 }
 

@@ -59,12 +59,23 @@ func TestReadOwnCgroup(t *testing.T) {
 	if cgroups.Mode() == cgroups.Hybrid {
 		// The hybrid cgroup2 mount has no controllers, but cpu.stat is
 		// in every cgroup2 directory.
-		s, err := readV2At("/sys/fs/cgroup/unified", ownCgroup(t, ""))
+		s, err := readV2At("/sys/fs/cgroup/unified", ownCgroup(t, ""), false)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if s.CPUNanos == 0 {
 			t.Errorf("v2 reader on the hybrid mount: %+v", s)
+		}
+		// With the detail: CPU by mode and the process list are there;
+		// memory, pids and throttling, without their controllers, are
+		// not.
+		s, err = readV2At("/sys/fs/cgroup/unified", ownCgroup(t, ""), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := s.Detail; d == nil || !d.CPU.HasUsage || !d.Tasks.HasProcs || d.Tasks.Processes == 0 ||
+			d.Memory.Has || d.Tasks.HasPids || d.CPU.HasThrottling {
+			t.Errorf("v2 detail on the hybrid mount: %+v", s.Detail)
 		}
 	}
 	if _, err := Read("/berth-no-such-cgroup"); !errors.Is(err, ErrNoCgroup) {
