@@ -152,7 +152,17 @@ func toMount(m *runtimeapi.Mount) (oci.Mount, error) {
 	if resolved, err := filepath.EvalSymlinks(src); err == nil {
 		src = resolved
 	}
-	out := oci.Mount{Source: src, Destination: m.ContainerPath, ReadOnly: m.Readonly}
+	out := oci.Mount{Source: src, Destination: m.ContainerPath, ReadOnly: m.Readonly, RecursiveReadOnly: m.RecursiveReadOnly}
+	if m.RecursiveReadOnly {
+		// The CRI: recursive read-only needs read-only and private
+		// propagation (a propagated mount could not stay read-only).
+		if !m.Readonly {
+			return oci.Mount{}, fmt.Errorf("mount of %s: recursive_read_only needs readonly: %w", m.ContainerPath, errdefs.ErrInvalidArgument)
+		}
+		if m.Propagation != runtimeapi.MountPropagation_PROPAGATION_PRIVATE {
+			return oci.Mount{}, fmt.Errorf("mount of %s: recursive_read_only needs private propagation: %w", m.ContainerPath, errdefs.ErrInvalidArgument)
+		}
+	}
 	switch m.Propagation {
 	case runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER:
 		out.Propagation = "rslave"

@@ -8,6 +8,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-runtime/berth/internal/version"
+	"github.com/berth-runtime/berth/runtime/rootfs"
 )
 
 // Version answers the kubelet's handshake. The CRI's own version string is
@@ -62,9 +63,15 @@ func (s *Server) runtimeHandlers() []*runtimeapi.RuntimeHandler {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	handlers := []*runtimeapi.RuntimeHandler{{Name: "", Features: &runtimeapi.RuntimeHandlerFeatures{}}}
+	// Recursive read-only mounts are berth's own work (it stages them), so
+	// every handler has them where the kernel does; user namespaces not yet.
+	rro := rootfs.RecursiveReadOnlySupported()
+	features := func() *runtimeapi.RuntimeHandlerFeatures {
+		return &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: rro}
+	}
+	handlers := []*runtimeapi.RuntimeHandler{{Name: "", Features: features()}}
 	for _, name := range names {
-		handlers = append(handlers, &runtimeapi.RuntimeHandler{Name: name, Features: &runtimeapi.RuntimeHandlerFeatures{}})
+		handlers = append(handlers, &runtimeapi.RuntimeHandler{Name: name, Features: features()})
 	}
 	return handlers
 }

@@ -156,6 +156,16 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err
 	if err := rootfs.Mount(m.rootfs(c), lowers, filepath.Join(c.Dir, "upper"), filepath.Join(c.Dir, "work")); err != nil {
 		return id, err
 	}
+	for i := range req.Mounts {
+		if !req.Mounts[i].RecursiveReadOnly {
+			continue
+		}
+		staged := filepath.Join(c.Bundle, "rro", strconv.Itoa(i))
+		if err := rootfs.StageRecursiveReadOnly(req.Mounts[i].Source, staged); err != nil {
+			return id, err
+		}
+		req.Mounts[i].Source = staged
+	}
 	if len(req.ImageMounts) > 0 {
 		mounts, err := m.mountImages(ctx, c, req.ImageMounts)
 		if err != nil {
@@ -204,6 +214,16 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err
 	})
 	if err != nil {
 		return id, err
+	}
+	// The container's mount namespace has its own copies of the staged
+	// read-only trees now. Left attached here, they would keep the host
+	// path's submounts busy: Linux refuses to remove a directory that is
+	// a mount point in the caller's own namespace.
+	staged, _ := filepath.Glob(filepath.Join(c.Bundle, "rro", "*"))
+	for _, dir := range staged {
+		if err := rootfs.Unmount(dir); err != nil {
+			return id, err
+		}
 	}
 	groups := make([]int64, len(user.AdditionalGids))
 	for i, g := range user.AdditionalGids {
@@ -330,6 +350,12 @@ func (m *Manager) destroy(ctx context.Context, c store.Container) error {
 	}
 	// Sub-path binds ("n-sub") sort after their overlays ("n"): unmount
 	// in reverse so a bind goes before the mount it came from.
+	rro, _ := filepath.Glob(filepath.Join(c.Bundle, "rro", "*"))
+	for _, r := range rro {
+		if err := rootfs.Unmount(r); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	vols, _ := filepath.Glob(filepath.Join(c.Bundle, "volumes", "*"))
 	for i := len(vols) - 1; i >= 0; i-- {
 		if err := rootfs.Unmount(vols[i]); err != nil {

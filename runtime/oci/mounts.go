@@ -97,6 +97,9 @@ func userMount(m Mount) (specs.Mount, string, error) {
 	if err != nil {
 		return specs.Mount{}, "", fmt.Errorf("mount %s: %w", m.Destination, err)
 	}
+	if m.RecursiveReadOnly && (!m.ReadOnly || typ != "bind" || (propagation != "" && propagation != "rprivate" && propagation != "private")) {
+		return specs.Mount{}, "", fmt.Errorf("mount %s: recursive read-only needs a read-only, private bind mount: %w", m.Destination, errdefs.ErrInvalidArgument)
+	}
 	var opts []string
 	if typ == "bind" {
 		if !path.IsAbs(m.Source) {

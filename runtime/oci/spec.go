@@ -127,6 +127,10 @@ type Mount struct {
 	Propagation string
 	// Options are appended to the computed options.
 	Options []string
+	// RecursiveReadOnly: everything mounted below Source must be
+	// read-only too. The caller stages such a source (see
+	// runtime/rootfs.StageRecursiveReadOnly); Generate requires ReadOnly.
+	RecursiveReadOnly bool
 }
 
 // Device is a host device node (or a directory of them) given to the

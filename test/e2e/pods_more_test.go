@@ -146,3 +146,76 @@ func TestPodHostname(t *testing.T) {
 		t.Errorf("a 65-byte hostname = %v", err)
 	}
 }
+
+// TestRecursiveReadOnlyMounts: with recursive_read_only, a mount below the
+// host path is read-only in the container too; a plain read-only mount
+// leaves it writable; recursive read-only without read-only or with
+// propagation is refused; Status advertises the feature.
+func TestRecursiveReadOnlyMounts(t *testing.T) {
+	d, img, _ := podDaemon(t, "")
+	host := t.TempDir()
+	os.MkdirAll(filepath.Join(host, "sub"), 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "tmpfs", filepath.Join(host, "sub")).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", filepath.Join(host, "sub")).Run() })
+	pod := podConfig(t, "rro")
+	podID := runPod(t, d, pod)
+	c := containerConfig("c", img, "sleep 1000")
+	c.Mounts = []*runtimeapi.Mount{
+		{HostPath: host, ContainerPath: "/rro", Readonly: true, RecursiveReadOnly: true},
+		{HostPath: host, ContainerPath: "/ro", Readonly: true},
+	}
+	id := createContainer(t, d, podID, pod, c)
+	startContainer(t, d, id)
+	res, err := d.RT.ExecSync(ctxT(t), &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"sh", "-c",
+		"touch /rro/sub/x 2>/dev/null && echo rro-sub-writable; touch /rro/x 2>/dev/null && echo rro-writable; touch /ro/sub/y && echo ro-sub-writable"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := string(res.Stdout); out != "ro-sub-writable\n" {
+		t.Errorf("writes: %q, want only the non-recursive mount's submount writable", out)
+	}
+	for _, bad := range []*runtimeapi.Mount{
+		{HostPath: host, ContainerPath: "/x", RecursiveReadOnly: true},
+		{HostPath: host, ContainerPath: "/x", Readonly: true, RecursiveReadOnly: true, Propagation: runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER},
+		{HostPath: host, ContainerPath: "/x", Readonly: true, RecursiveReadOnly: true, Propagation: runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL},
+	} {
+		cfg := containerConfig("bad", img, "true")
+		cfg.Mounts = []*runtimeapi.Mount{bad}
+		if _, err := d.RT.CreateContainer(ctxT(t), &runtimeapi.CreateContainerRequest{PodSandboxId: podID, Config: cfg}); err == nil {
+			t.Errorf("accepted %v", bad)
+		}
+	}
+	st, err := d.RT.Status(ctxT(t), &runtimeapi.StatusRequest{})
+	if err != nil || !st.RuntimeHandlers[0].GetFeatures().GetRecursiveReadOnlyMounts() {
+		t.Errorf("Status does not advertise recursive read-only mounts: %v %v", st.GetRuntimeHandlers(), err)
+	}
+	d.removeAllPods()
+	assertNothingLeft(t, d)
+}
+
+// After the container is created, the host path of a recursive read-only
+// mount can be unmounted and removed on the host (as the kubelet does with
+// volumes), while the container keeps its read-only view.
+func TestRecursiveReadOnlyHostPathRemovable(t *testing.T) {
+	d, img, _ := podDaemon(t, "")
+	host := t.TempDir()
+	sub := filepath.Join(host, "tmpfs")
+	os.MkdirAll(sub, 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "tmpfs", sub).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v %s", err, out)
+	}
+	pod := podConfig(t, "rro-rm")
+	podID := runPod(t, d, pod)
+	c := containerConfig("c", img, "sleep 1000")
+	c.Mounts = []*runtimeapi.Mount{{HostPath: host, ContainerPath: "/mnt", Readonly: true, RecursiveReadOnly: true}}
+	id := createContainer(t, d, podID, pod, c)
+	startContainer(t, d, id)
+	if err := exec.Command("umount", "-l", sub).Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(host); err != nil {
+		t.Errorf("removing the host path while the container runs: %v", err)
+	}
+}
