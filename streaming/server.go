@@ -1,10 +1,11 @@
 // Package streaming serves the CRI's streaming calls — exec, attach and
 // port-forward — over HTTP, in the protocols kubectl, crictl and the
 // kubelet speak (SPDY/3.1 with the channel.k8s.io and portforward.k8s.io
-// subprotocols, and WebSocket with channel.k8s.io up to v4). The protocol
-// side is k8s.io/cri-streaming's server, as in containerd and CRI-O; this
-// package bridges it to the container and sandbox managers and owns the
-// listener.
+// subprotocols, and WebSocket with channel.k8s.io up to v5). The protocol
+// side is k8s.io/cri-streaming's server, as in containerd and CRI-O, but
+// for WebSocket v5.channel.k8s.io exec and attach, which it does not speak
+// and berth serves itself (websocket.go); this package bridges both to the
+// container and sandbox managers and owns the listener.
 //
 // The CRI server validates a request and asks GetExec, GetAttach or
 // GetPortForward for a URL with a one-time token (valid for a minute); the
@@ -25,6 +26,7 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	k8s "k8s.io/cri-streaming/pkg/streaming"
+	"k8s.io/streaming/pkg/httpstream/wsstream"
 )
 
 // Options configure a Server.
@@ -39,11 +41,16 @@ type Options struct {
 // Server is the streaming HTTP server. New listens; Serve serves until
 // Close.
 type Server struct {
-	lib  k8s.Server
-	http *http.Server
-	ln   *listener
-	url  *url.URL
-	log  *slog.Logger
+	lib    k8s.Server
+	bridge *bridge
+	tokens *tokens
+	// idleTimeout ends a WebSocket v5 session that is idle this long, as
+	// cri-streaming does for the others.
+	idleTimeout time.Duration
+	http        *http.Server
+	ln          *listener
+	url         *url.URL
+	log         *slog.Logger
 }
 
 // New listens on o.Address and prepares the server.
@@ -59,15 +66,16 @@ func New(o Options) (*Server, error) {
 	cfg := k8s.DefaultConfig
 	cfg.Addr = ln.Addr().String()
 	cfg.BaseURL = base
-	lib, err := k8s.NewServer(cfg, &bridge{containers: o.Containers, sandboxes: o.Sandboxes, log: o.Logger})
+	br := &bridge{containers: o.Containers, sandboxes: o.Sandboxes, log: o.Logger}
+	lib, err := k8s.NewServer(cfg, br)
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
 	l := &listener{Listener: ln, conns: map[*conn]struct{}{}}
-	s := &Server{lib: lib, ln: l, url: base, log: o.Logger}
+	s := &Server{lib: lib, bridge: br, tokens: newTokens(), idleTimeout: cfg.StreamIdleTimeout, ln: l, url: base, log: o.Logger}
 	s.http = &http.Server{
-		Handler:           lib,
+		Handler:           s,
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug),
 		// A request's context ends when its connection does, hijacked
@@ -121,12 +129,63 @@ func (s *Server) Close() error {
 
 // GetExec returns the URL of an exec session for a validated request.
 func (s *Server) GetExec(req *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error) {
-	return s.lib.GetExec(req)
+	resp, err := s.lib.GetExec(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.tokens.add(resp.Url, req); err != nil {
+		return nil, err
+	}
+	return resp, nil
 }
 
 // GetAttach returns the URL of an attach session for a validated request.
 func (s *Server) GetAttach(req *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error) {
-	return s.lib.GetAttach(req)
+	resp, err := s.lib.GetAttach(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.tokens.add(resp.Url, req); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// ServeHTTP serves a session. An exec or attach URL's token is consumed
+// here first, whichever side serves it: a WebSocket upgrade offering
+// v5.channel.k8s.io is served by berth (serveV5), anything else by
+// cri-streaming, which then consumes its own copy of the token.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	kind, token, ok := sessionPath(r.URL.Path)
+	if !ok || (r.Method != http.MethodGet && r.Method != http.MethodPost) {
+		s.lib.ServeHTTP(w, r)
+		return
+	}
+	req, ok := s.tokens.consume(token)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	var se session
+	switch req := req.(type) {
+	case *runtimeapi.ExecRequest:
+		ok = kind == "exec"
+		se = execSession(req)
+	case *runtimeapi.AttachRequest:
+		ok = kind == "attach"
+		se = attachSession(req)
+	default:
+		ok = false
+	}
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	if wsstream.IsWebSocketRequestWithStreamCloseProtocol(r) {
+		s.serveV5(w, r, se)
+		return
+	}
+	s.lib.ServeHTTP(w, r)
 }
 
 // GetPortForward returns the URL of a port-forward session for a

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,7 +19,9 @@ import (
 )
 
 // fake echoes stdin to stdout, writes "err" to stderr and exits with the
-// code in cmd[0]; "block" waits for ctx and records that it ended.
+// code in cmd[0]; "block" waits for ctx and records that it ended;
+// "resize" prints each terminal size it gets until stdin ends. Attach
+// echoes stdin to stdout.
 type fake struct {
 	cancelled chan struct{}
 }
@@ -27,6 +31,13 @@ func (f *fake) Exec(ctx context.Context, id string, o runtime.ExecOpts) (int, er
 		<-ctx.Done()
 		close(f.cancelled)
 		return -1, ctx.Err()
+	}
+	if o.Cmd[0] == "resize" {
+		go io.Copy(io.Discard, o.Stdin)
+		for sz := range o.Resize {
+			fmt.Fprintf(o.Stdout, "%dx%d\n", sz.Width, sz.Height)
+		}
+		return 0, nil
 	}
 	if o.Stdin != nil {
 		io.Copy(o.Stdout, o.Stdin)
@@ -41,7 +52,12 @@ func (f *fake) Exec(ctx context.Context, id string, o runtime.ExecOpts) (int, er
 	return 0, nil
 }
 
-func (f *fake) Attach(ctx context.Context, id string, o runtime.AttachOpts) error { return nil }
+func (f *fake) Attach(ctx context.Context, id string, o runtime.AttachOpts) error {
+	if o.Stdin != nil {
+		io.Copy(o.Stdout, o.Stdin)
+	}
+	return nil
+}
 
 func (f *fake) PortForward(ctx context.Context, id string, port int32, s io.ReadWriteCloser) error {
 	b, _ := io.ReadAll(s)
@@ -62,15 +78,18 @@ func newServer(t *testing.T) (*streaming.Server, *fake) {
 
 func TestExec(t *testing.T) {
 	s, _ := newServer(t)
-	for _, proto := range []string{"spdy", "websocket"} {
+	for _, proto := range []string{"spdy", "websocket", "websocket v5"} {
 		t.Run(proto, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			run := streamingtest.SPDY
 			stdin := true
-			if proto == "websocket" {
+			switch proto {
+			case "websocket":
 				run = streamingtest.WebSocket
 				stdin = false // v4 cannot half-close stdin
+			case "websocket v5":
+				run = streamingtest.WebSocketV5
 			}
 			resp, err := s.GetExec(&runtimeapi.ExecRequest{ContainerId: "c", Cmd: []string{"3"}, Stdin: stdin, Stdout: true, Stderr: true})
 			if err != nil {
@@ -94,18 +113,24 @@ func TestExec(t *testing.T) {
 }
 
 func TestExecClientGoesAway(t *testing.T) {
-	s, f := newServer(t)
-	resp, err := s.GetExec(&runtimeapi.ExecRequest{ContainerId: "c", Cmd: []string{"block"}, Stdout: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(300 * time.Millisecond); cancel() }()
-	streamingtest.SPDY(ctx, resp.Url, streamingtest.Options{Stdout: io.Discard})
-	select {
-	case <-f.cancelled:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the exec's context did not end when the client went away")
+	for name, run := range map[string]func(context.Context, string, streamingtest.Options) error{
+		"spdy": streamingtest.SPDY, "websocket v5": streamingtest.WebSocketV5,
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, f := newServer(t)
+			resp, err := s.GetExec(&runtimeapi.ExecRequest{ContainerId: "c", Cmd: []string{"block"}, Stdout: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() { time.Sleep(300 * time.Millisecond); cancel() }()
+			run(ctx, resp.Url, streamingtest.Options{Stdout: io.Discard})
+			select {
+			case <-f.cancelled:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the exec's context did not end when the client went away")
+			}
+		})
 	}
 }
 
@@ -142,4 +167,102 @@ func TestTokenIsOneTime(t *testing.T) {
 	if err := streamingtest.SPDY(ctx, resp.Url, streamingtest.Options{Stdout: io.Discard}); err == nil {
 		t.Error("a used URL worked again")
 	}
+}
+
+func TestExecV5Success(t *testing.T) {
+	s, _ := newServer(t)
+	resp, err := s.GetExec(&runtimeapi.ExecRequest{ContainerId: "c", Cmd: []string{"0"}, Stdout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := streamingtest.WebSocketV5(context.Background(), resp.Url, streamingtest.Options{Stdout: &out}); err != nil || out.String() != "" {
+		t.Errorf("exec = %v, stdout %q", err, out.String())
+	}
+}
+
+func TestExecV5Resize(t *testing.T) {
+	s, _ := newServer(t)
+	resp, err := s.GetExec(&runtimeapi.ExecRequest{ContainerId: "c", Cmd: []string{"resize"}, Tty: true, Stdin: true, Stdout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resize := make(chan streamingtest.TermSize)
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- streamingtest.WebSocketV5(ctx, resp.Url, streamingtest.Options{Stdin: strings.NewReader(""), Stdout: out, TTY: true, Resize: resize})
+	}()
+	resize <- streamingtest.TermSize{Width: 80, Height: 24}
+	resize <- streamingtest.TermSize{Width: 123, Height: 45}
+	for !strings.Contains(out.String(), "123x45") {
+		if ctx.Err() != nil {
+			t.Fatalf("resizes not seen: %q", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(resize)
+	cancel()
+	<-done
+	if out.String() != "80x24\n123x45\n" {
+		t.Errorf("got %q", out.String())
+	}
+}
+
+func TestAttachV5(t *testing.T) {
+	s, _ := newServer(t)
+	resp, err := s.GetAttach(&runtimeapi.AttachRequest{ContainerId: "c", Stdin: true, Stdout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err = streamingtest.WebSocketV5(context.Background(), resp.Url, streamingtest.Options{Stdin: strings.NewReader("typed"), Stdout: &out})
+	if err != nil || out.String() != "typed" {
+		t.Errorf("attach = %v, stdout %q", err, out.String())
+	}
+}
+
+// A URL works once, whichever protocol uses it first.
+func TestTokenIsOneTimeAcrossProtocols(t *testing.T) {
+	s, _ := newServer(t)
+	ctx := context.Background()
+	o := streamingtest.Options{Stdout: io.Discard}
+	protocols := map[string]func(context.Context, string, streamingtest.Options) error{
+		"spdy": streamingtest.SPDY, "websocket": streamingtest.WebSocket, "v5": streamingtest.WebSocketV5,
+	}
+	for first, run1 := range protocols {
+		for second, run2 := range protocols {
+			resp, _ := s.GetExec(&runtimeapi.ExecRequest{ContainerId: "c", Cmd: []string{"0"}, Stdout: true})
+			if err := run1(ctx, resp.Url, o); err != nil {
+				t.Fatalf("%s: %v", first, err)
+			}
+			if err := run2(ctx, resp.Url, o); err == nil {
+				t.Errorf("a URL used over %s worked again over %s", first, second)
+			}
+		}
+	}
+	// An exec URL is not an attach URL.
+	resp, _ := s.GetExec(&runtimeapi.ExecRequest{ContainerId: "c", Cmd: []string{"0"}, Stdout: true})
+	if err := streamingtest.WebSocketV5(ctx, strings.Replace(resp.Url, "/exec/", "/attach/", 1), o); err == nil {
+		t.Error("an exec token worked for attach")
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -1,7 +1,8 @@
 // Package streamingtest is a client of the CRI streaming protocols for
 // tests: exec and attach over SPDY (v4.channel.k8s.io, as kubectl and
-// crictl speak it) and WebSocket (v4.channel.k8s.io, the binary channel
-// framing), and port-forward over SPDY (portforward.k8s.io). It speaks the
+// crictl speak it) and WebSocket (v4.channel.k8s.io and v5.channel.k8s.io,
+// the binary channel framing; v5 is what client-go's WebSocket executor
+// offers), and port-forward over SPDY (portforward.k8s.io). It speaks the
 // wire protocol itself, on k8s.io/streaming's SPDY transport and
 // golang.org/x/net/websocket, the way client-go's remotecommand and
 // portforward packages do, so that tests exercise berth's server from
@@ -87,8 +88,13 @@ func result(b []byte) error {
 
 const (
 	remoteCommandV4 = "v4.channel.k8s.io"
+	remoteCommandV5 = "v5.channel.k8s.io"
 	portForwardV1   = "portforward.k8s.io"
 )
+
+// closeSignal starts a v5 message that half-closes the channel in its
+// second byte.
+const closeSignal = 255
 
 func dialSPDY(ctx context.Context, rawURL, protocol string) (httpstream.Connection, error) {
 	rt, err := spdy.NewRoundTripper(nil)
@@ -216,6 +222,18 @@ func SPDY(ctx context.Context, rawURL string, o Options) error {
 // (v4.channel.k8s.io: each binary message is a channel byte and data).
 // v4 cannot half-close stdin: the session ends with the command.
 func WebSocket(ctx context.Context, rawURL string, o Options) error {
+	return webSocket(ctx, rawURL, o, remoteCommandV4)
+}
+
+// WebSocketV5 runs an exec or attach session at rawURL over WebSocket
+// v5.channel.k8s.io, as client-go's WebSocket executor does: v4's framing,
+// and at the end of Stdin the CLOSE signal {255, 0} half-closes stdin (the
+// process reads EOF).
+func WebSocketV5(ctx context.Context, rawURL string, o Options) error {
+	return webSocket(ctx, rawURL, o, remoteCommandV5)
+}
+
+func webSocket(ctx context.Context, rawURL string, o Options, protocol string) error {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return err
@@ -225,12 +243,15 @@ func WebSocket(ctx context.Context, rawURL string, o Options) error {
 	if err != nil {
 		return err
 	}
-	cfg.Protocol = []string{remoteCommandV4}
+	cfg.Protocol = []string{protocol}
 	ws, err := cfg.DialContext(ctx)
 	if err != nil {
 		return err
 	}
 	defer ws.Close()
+	if got := ws.Config().Protocol; len(got) != 1 || got[0] != protocol {
+		return fmt.Errorf("server chose protocol %q, not %q", got, protocol)
+	}
 	stop := context.AfterFunc(ctx, func() { ws.Close() })
 	defer stop()
 	var wmu sync.Mutex
@@ -248,6 +269,9 @@ func WebSocket(ctx context.Context, rawURL string, o Options) error {
 					return
 				}
 				if err != nil {
+					if protocol == remoteCommandV5 {
+						send(closeSignal, []byte{0})
+					}
 					return
 				}
 			}

@@ -18,10 +18,14 @@ import (
 	"github.com/berth-runtime/berth/streaming/streamingtest"
 )
 
-// session runs an exec or attach URL over one of the two protocols.
+// session runs an exec or attach URL over one of the protocols.
 type session func(ctx context.Context, url string, o streamingtest.Options) error
 
-var protocols = map[string]session{"spdy": streamingtest.SPDY, "websocket": streamingtest.WebSocket}
+var protocols = map[string]session{
+	"spdy":         streamingtest.SPDY,
+	"websocket":    streamingtest.WebSocket,
+	"websocket v5": streamingtest.WebSocketV5, // what client-go's WebSocket executor offers
+}
 
 // lockedBuffer is written by a session while the test reads it.
 type lockedBuffer struct {
@@ -109,14 +113,23 @@ func TestStreamingExec(t *testing.T) {
 		}
 	})
 
-	t.Run("spdy stdin", func(t *testing.T) {
-		url := execURL(t, d, &runtimeapi.ExecRequest{ContainerId: cid, Cmd: []string{"sh", "-c", "cat; echo err >&2; exit 3"}, Stdin: true, Stdout: true, Stderr: true})
-		var out, errb lockedBuffer
-		err := streamingtest.SPDY(ctxT(t), url, streamingtest.Options{Stdin: strings.NewReader("piped\nin\n"), Stdout: &out, Stderr: &errb})
-		if exitCode(err) != 3 || out.String() != "piped\nin\n" || errb.String() != "err\n" {
-			t.Errorf("exec = %v, stdout %q, stderr %q", err, out.String(), errb.String())
-		}
-	})
+	// Both half-close stdin at its end: SPDY by closing the stream,
+	// WebSocket v5 with the CLOSE signal.
+	for name, run := range map[string]session{"spdy": streamingtest.SPDY, "websocket v5": streamingtest.WebSocketV5} {
+		t.Run(name+" stdin", func(t *testing.T) {
+			url := execURL(t, d, &runtimeapi.ExecRequest{ContainerId: cid, Cmd: []string{"sh", "-c", "cat; echo err >&2; exit 3"}, Stdin: true, Stdout: true, Stderr: true})
+			var out, errb lockedBuffer
+			err := run(ctxT(t), url, streamingtest.Options{Stdin: strings.NewReader("piped\nin\n"), Stdout: &out, Stderr: &errb})
+			if exitCode(err) != 3 || out.String() != "piped\nin\n" || errb.String() != "err\n" {
+				t.Errorf("exec = %v, stdout %q, stderr %q", err, out.String(), errb.String())
+			}
+			url = execURL(t, d, &runtimeapi.ExecRequest{ContainerId: cid, Cmd: []string{"cat"}, Stdin: true, Stdout: true})
+			var catOut lockedBuffer
+			if err := run(ctxT(t), url, streamingtest.Options{Stdin: strings.NewReader("echoed\n"), Stdout: &catOut}); err != nil || catOut.String() != "echoed\n" {
+				t.Errorf("exec cat = %v, stdout %q", err, catOut.String())
+			}
+		})
+	}
 
 	for name, run := range protocols {
 		t.Run(name+" output and exit code", func(t *testing.T) {
@@ -186,11 +199,11 @@ func TestStreamingAttach(t *testing.T) {
 	startContainer(t, d, ticker)
 	waitState(t, d, ticker, runtimeapi.ContainerState_CONTAINER_RUNNING)
 
-	t.Run("two attachers", func(t *testing.T) {
+	t.Run("three attachers", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(ctxT(t))
-		var outs [2]lockedBuffer
+		var outs [3]lockedBuffer
 		var wg sync.WaitGroup
-		for i, run := range []session{streamingtest.SPDY, streamingtest.WebSocket} {
+		for i, run := range []session{streamingtest.SPDY, streamingtest.WebSocket, streamingtest.WebSocketV5} {
 			resp, err := d.RT.Attach(ctxT(t), &runtimeapi.AttachRequest{ContainerId: ticker, Stdout: true, Stderr: true})
 			if err != nil {
 				t.Fatal(err)
@@ -201,8 +214,13 @@ func TestStreamingAttach(t *testing.T) {
 				run(ctx, resp.Url, streamingtest.Options{Stdout: &outs[i], Stderr: io.Discard})
 			}()
 		}
-		waitFor(t, "both attachers to see output", func() bool {
-			return strings.Count(outs[0].String(), "tick") >= 3 && strings.Count(outs[1].String(), "tick") >= 3
+		waitFor(t, "all attachers to see output", func() bool {
+			for i := range outs {
+				if strings.Count(outs[i].String(), "tick") < 3 {
+					return false
+				}
+			}
+			return true
 		})
 		cancel()
 		wg.Wait()
@@ -219,7 +237,8 @@ func TestStreamingAttach(t *testing.T) {
 		cat := createContainer(t, d, podID, pod, cfg)
 		startContainer(t, d, cat)
 		waitState(t, d, cat, runtimeapi.ContainerState_CONTAINER_RUNNING)
-		for _, line := range []string{"hello", "again"} {
+		for i, line := range []string{"hello", "again", "v5"} {
+			run := []session{streamingtest.SPDY, streamingtest.SPDY, streamingtest.WebSocketV5}[i]
 			resp, err := d.RT.Attach(ctxT(t), &runtimeapi.AttachRequest{ContainerId: cat, Stdin: true, Stdout: true})
 			if err != nil {
 				t.Fatal(err)
@@ -228,7 +247,7 @@ func TestStreamingAttach(t *testing.T) {
 			stdinR, stdinW := io.Pipe()
 			var out lockedBuffer
 			done := make(chan error, 1)
-			go func() { done <- streamingtest.SPDY(ctx, resp.Url, streamingtest.Options{Stdin: stdinR, Stdout: &out}) }()
+			go func() { done <- run(ctx, resp.Url, streamingtest.Options{Stdin: stdinR, Stdout: &out}) }()
 			fmt.Fprintln(stdinW, line)
 			waitFor(t, "cat to echo "+line, func() bool { return strings.Contains(out.String(), line+"\n") })
 			cancel() // detach
@@ -252,29 +271,41 @@ func TestStreamingAttachTTY(t *testing.T) {
 	startContainer(t, d, sh)
 	waitState(t, d, sh, runtimeapi.ContainerState_CONTAINER_RUNNING)
 
-	resp, err := d.RT.Attach(ctxT(t), &runtimeapi.AttachRequest{ContainerId: sh, Stdin: true, Stdout: true, Tty: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(ctxT(t))
-	stdinR, stdinW := io.Pipe()
-	resize := make(chan streamingtest.TermSize, 1)
-	resize <- streamingtest.TermSize{Width: 101, Height: 33}
-	var out lockedBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- streamingtest.SPDY(ctx, resp.Url, streamingtest.Options{Stdin: stdinR, Stdout: &out, TTY: true, Resize: resize})
-	}()
-	waitFor(t, "stty size to print 33 101", func() bool {
-		fmt.Fprintf(stdinW, "stty size\n")
-		time.Sleep(100 * time.Millisecond)
-		return strings.Contains(out.String(), "33 101")
-	})
-	cancel()
-	<-done
-	time.Sleep(200 * time.Millisecond)
-	if st := containerStatus(t, d, sh); st.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
-		t.Errorf("after detaching the container is %v", st.State)
+	for _, tc := range []struct {
+		name string
+		run  session
+		size streamingtest.TermSize
+	}{
+		{"spdy", streamingtest.SPDY, streamingtest.TermSize{Width: 101, Height: 33}},
+		{"websocket v5", streamingtest.WebSocketV5, streamingtest.TermSize{Width: 111, Height: 44}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := d.RT.Attach(ctxT(t), &runtimeapi.AttachRequest{ContainerId: sh, Stdin: true, Stdout: true, Tty: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(ctxT(t))
+			stdinR, stdinW := io.Pipe()
+			resize := make(chan streamingtest.TermSize, 1)
+			resize <- tc.size
+			var out lockedBuffer
+			done := make(chan error, 1)
+			go func() {
+				done <- tc.run(ctx, resp.Url, streamingtest.Options{Stdin: stdinR, Stdout: &out, TTY: true, Resize: resize})
+			}()
+			want := fmt.Sprintf("%d %d", tc.size.Height, tc.size.Width)
+			waitFor(t, "stty size to print "+want, func() bool {
+				fmt.Fprintf(stdinW, "stty size\n")
+				time.Sleep(100 * time.Millisecond)
+				return strings.Contains(out.String(), want)
+			})
+			cancel()
+			<-done
+			time.Sleep(200 * time.Millisecond)
+			if st := containerStatus(t, d, sh); st.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+				t.Errorf("after detaching the container is %v", st.State)
+			}
+		})
 	}
 }
 
