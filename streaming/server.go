@@ -1,11 +1,13 @@
 // Package streaming serves the CRI's streaming calls — exec, attach and
 // port-forward — over HTTP, in the protocols kubectl, crictl and the
 // kubelet speak (SPDY/3.1 with the channel.k8s.io and portforward.k8s.io
-// subprotocols, and WebSocket with channel.k8s.io up to v5). The protocol
-// side is k8s.io/cri-streaming's server, as in containerd and CRI-O, but
-// for WebSocket v5.channel.k8s.io exec and attach, which it does not speak
-// and berth serves itself (websocket.go); this package bridges both to the
-// container and sandbox managers and owns the listener.
+// subprotocols, WebSocket with channel.k8s.io up to v5, and port-forward's
+// SPDY tunneled in a WebSocket). The protocol side is k8s.io/cri-streaming's
+// server, as in containerd and CRI-O, but for WebSocket v5.channel.k8s.io
+// exec and attach, which it does not speak and berth serves itself
+// (websocket.go), and the WebSocket tunnel, which berth unwraps in front
+// of it (tunnel.go); this package bridges both to the container and
+// sandbox managers and owns the listener.
 //
 // The CRI server validates a request and asks GetExec, GetAttach or
 // GetPortForward for a URL with a one-time token (valid for a minute); the
@@ -154,8 +156,14 @@ func (s *Server) GetAttach(req *runtimeapi.AttachRequest) (*runtimeapi.AttachRes
 // ServeHTTP serves a session. An exec or attach URL's token is consumed
 // here first, whichever side serves it: a WebSocket upgrade offering
 // v5.channel.k8s.io is served by berth (serveV5), anything else by
-// cri-streaming, which then consumes its own copy of the token.
+// cri-streaming, which then consumes its own copy of the token. A
+// port-forward WebSocket upgrade offering SPDY tunneling (tunnel.go) is
+// served by cri-streaming through berth's tunnel.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && isPortForwardPath(r.URL.Path) && wsstream.IsWebSocketRequestWithTunnelingProtocol(r) {
+		s.serveTunnel(w, r)
+		return
+	}
 	kind, token, ok := sessionPath(r.URL.Path)
 	if !ok || (r.Method != http.MethodGet && r.Method != http.MethodPost) {
 		s.lib.ServeHTTP(w, r)

@@ -157,6 +157,51 @@ func TestPortForward(t *testing.T) {
 	}
 }
 
+func TestPortForwardTunnel(t *testing.T) {
+	s, _ := newServer(t)
+	resp, err := s.GetPortForward(&runtimeapi.PortForwardRequest{PodSandboxId: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := streamingtest.DialPortForwardTunnel(context.Background(), resp.Url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	var sts [2]*streamingtest.Stream
+	for i := range sts {
+		if sts[i], err = pf.Open(80); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, st := range sts {
+		fmt.Fprintf(st, "stream %d", i)
+	}
+	for i := len(sts) - 1; i >= 0; i-- {
+		sts[i].CloseWrite()
+		b, _ := io.ReadAll(sts[i])
+		if want := fmt.Sprintf("STREAM %d", i); string(b) != want {
+			t.Errorf("stream %d: got %q, want %q", i, b, want)
+		}
+		if e := sts[i].Err(time.Second); e != "" {
+			t.Errorf("stream %d: error %q", i, e)
+		}
+	}
+	if err := pf.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+	select {
+	case <-pf.Done():
+	case <-time.After(5 * time.Second):
+		t.Error("the session did not end after Close")
+	}
+	// The token was used: a second tunnel is refused.
+	if pf, err := streamingtest.DialPortForwardTunnel(context.Background(), resp.Url); err == nil {
+		pf.Close()
+		t.Error("a used URL worked again")
+	}
+}
+
 func TestTokenIsOneTime(t *testing.T) {
 	s, _ := newServer(t)
 	resp, _ := s.GetExec(&runtimeapi.ExecRequest{ContainerId: "c", Cmd: []string{"0"}, Stdout: true})

@@ -2,9 +2,10 @@
 // tests: exec and attach over SPDY (v4.channel.k8s.io, as kubectl and
 // crictl speak it) and WebSocket (v4.channel.k8s.io and v5.channel.k8s.io,
 // the binary channel framing; v5 is what client-go's WebSocket executor
-// offers), and port-forward over SPDY (portforward.k8s.io). It speaks the
-// wire protocol itself, on k8s.io/streaming's SPDY transport and
-// golang.org/x/net/websocket, the way client-go's remotecommand and
+// offers), and port-forward over SPDY (portforward.k8s.io), directly or
+// tunneled in a WebSocket as client-go's WebSocket port-forward does. It
+// speaks the wire protocol itself, on k8s.io/streaming's SPDY transport
+// and golang.org/x/net/websocket, the way client-go's remotecommand and
 // portforward packages do, so that tests exercise berth's server from
 // outside.
 package streamingtest
@@ -90,6 +91,8 @@ const (
 	remoteCommandV4 = "v4.channel.k8s.io"
 	remoteCommandV5 = "v5.channel.k8s.io"
 	portForwardV1   = "portforward.k8s.io"
+	// spdyTunnelPrefix prefixes a SPDY protocol tunneled in a WebSocket.
+	spdyTunnelPrefix = "SPDY/3.1+"
 )
 
 // closeSignal starts a v5 message that half-closes the channel in its
@@ -341,8 +344,45 @@ func DialPortForward(ctx context.Context, rawURL string) (*PortForwarder, error)
 	return &PortForwarder{conn: conn}, nil
 }
 
+// DialPortForwardTunnel connects to a port-forward URL the way
+// client-go's WebSocket port-forward (kubectl since 1.30) does: a
+// WebSocket offering SPDY/3.1+portforward.k8s.io, in whose binary
+// messages the same SPDY session runs as after DialPortForward's HTTP
+// upgrade.
+func DialPortForwardTunnel(ctx context.Context, rawURL string) (*PortForwarder, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	u.Scheme = strings.Replace(u.Scheme, "http", "ws", 1)
+	cfg, err := websocket.NewConfig(u.String(), "http://"+u.Host)
+	if err != nil {
+		return nil, err
+	}
+	protocol := spdyTunnelPrefix + portForwardV1
+	cfg.Protocol = []string{protocol}
+	ws, err := cfg.DialContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if got := ws.Config().Protocol; len(got) != 1 || got[0] != protocol {
+		ws.Close()
+		return nil, fmt.Errorf("server chose protocol %q, not %q", got, protocol)
+	}
+	ws.PayloadType = websocket.BinaryFrame
+	conn, err := spdy.NewClientConnection(ws)
+	if err != nil {
+		ws.Close()
+		return nil, err
+	}
+	return &PortForwarder{conn: conn}, nil
+}
+
 // Close ends the session and every connection in it.
 func (p *PortForwarder) Close() error { return p.conn.Close() }
+
+// Done is closed when the session has ended, closed by either side.
+func (p *PortForwarder) Done() <-chan bool { return p.conn.CloseChan() }
 
 // Stream is one forwarded connection.
 type Stream struct {

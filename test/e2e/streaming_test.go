@@ -319,69 +319,89 @@ func TestStreamingPortForward(t *testing.T) {
 	waitState(t, d, cid, runtimeapi.ContainerState_CONTAINER_RUNNING)
 	waitLog(t, logPath(pod, containerConfig("echo", img)), "listening")
 
-	resp, err := d.RT.PortForward(ctxT(t), &runtimeapi.PortForwardRequest{PodSandboxId: podID, Port: []int32{8080}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pf, err := streamingtest.DialPortForward(ctxT(t), resp.Url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pf.Close()
-
-	var streams [2]*streamingtest.Stream
-	for i := range streams {
-		var err error
-		var s *streamingtest.Stream
-		// nc may not listen yet right after it started.
-		waitFor(t, "a forwarded connection", func() bool {
-			if s, err = pf.Open(8080); err != nil {
+	// The same session over SPDY and tunneled in a WebSocket, as
+	// client-go's WebSocket port-forward (kubectl since 1.30) sends it.
+	for _, tc := range []struct {
+		name string
+		dial func(context.Context, string) (*streamingtest.PortForwarder, error)
+	}{
+		{"SPDY", streamingtest.DialPortForward},
+		{"WebSocketTunnel", streamingtest.DialPortForwardTunnel},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := d.RT.PortForward(ctxT(t), &runtimeapi.PortForwardRequest{PodSandboxId: podID, Port: []int32{8080}})
+			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := fmt.Fprintf(s, "stream %d\n", i); err != nil {
-				return false
+			pf, err := tc.dial(ctxT(t), resp.Url)
+			if err != nil {
+				t.Fatal(err)
 			}
-			buf := make([]byte, 9)
-			_, err := io.ReadFull(s, buf)
-			if err != nil || string(buf) != fmt.Sprintf("stream %d\n", i) {
-				s.Close()
-				return false
+			defer pf.Close()
+
+			var streams [2]*streamingtest.Stream
+			for i := range streams {
+				var err error
+				var s *streamingtest.Stream
+				// nc may not listen yet right after it started.
+				waitFor(t, "a forwarded connection", func() bool {
+					if s, err = pf.Open(8080); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := fmt.Fprintf(s, "stream %d\n", i); err != nil {
+						return false
+					}
+					buf := make([]byte, 9)
+					_, err := io.ReadFull(s, buf)
+					if err != nil || string(buf) != fmt.Sprintf("stream %d\n", i) {
+						s.Close()
+						return false
+					}
+					return true
+				})
+				streams[i] = s
 			}
-			return true
+			// Both connections are open at once: each echoes more, in reverse order.
+			for i := len(streams) - 1; i >= 0; i-- {
+				fmt.Fprintf(streams[i], "more %d\n", i)
+				buf := make([]byte, 7)
+				if _, err := io.ReadFull(streams[i], buf); err != nil || string(buf) != fmt.Sprintf("more %d\n", i) {
+					t.Fatalf("stream %d: %q %v", i, buf, err)
+				}
+			}
+			// A half close ends cat, which closes the connection: EOF, no error.
+			big := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB round trip
+			for i, s := range streams {
+				go func() {
+					s.Write(big)
+					s.CloseWrite()
+				}()
+				got, err := io.ReadAll(s)
+				if err != nil || !bytes.Equal(got, big) {
+					t.Errorf("stream %d: read %d bytes, %v", i, len(got), err)
+				}
+				if e := s.Err(5 * time.Second); e != "" {
+					t.Errorf("stream %d: server error %q", i, e)
+				}
+			}
+			// A port nobody listens on fails on the error stream.
+			// The server may reset the data stream before it is fully open; the
+			// reason is on the error stream either way.
+			s, err := pf.Open(9)
+			if s == nil {
+				t.Fatal(err)
+			}
+			if e := s.Err(10 * time.Second); !strings.Contains(e, "refused") {
+				t.Errorf("forwarding to a closed port: error stream %q", e)
+			}
+			if err := pf.Close(); err != nil {
+				t.Errorf("closing the session: %v", err)
+			}
+			select {
+			case <-pf.Done():
+			case <-time.After(10 * time.Second):
+				t.Error("the session did not end after Close")
+			}
 		})
-		streams[i] = s
-	}
-	// Both connections are open at once: each echoes more, in reverse order.
-	for i := len(streams) - 1; i >= 0; i-- {
-		fmt.Fprintf(streams[i], "more %d\n", i)
-		buf := make([]byte, 7)
-		if _, err := io.ReadFull(streams[i], buf); err != nil || string(buf) != fmt.Sprintf("more %d\n", i) {
-			t.Fatalf("stream %d: %q %v", i, buf, err)
-		}
-	}
-	// A half close ends cat, which closes the connection: EOF, no error.
-	big := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB round trip
-	for i, s := range streams {
-		go func() {
-			s.Write(big)
-			s.CloseWrite()
-		}()
-		got, err := io.ReadAll(s)
-		if err != nil || !bytes.Equal(got, big) {
-			t.Errorf("stream %d: read %d bytes, %v", i, len(got), err)
-		}
-		if e := s.Err(5 * time.Second); e != "" {
-			t.Errorf("stream %d: server error %q", i, e)
-		}
-	}
-	// A port nobody listens on fails on the error stream.
-	// The server may reset the data stream before it is fully open; the
-	// reason is on the error stream either way.
-	s, err := pf.Open(9)
-	if s == nil {
-		t.Fatal(err)
-	}
-	if e := s.Err(10 * time.Second); !strings.Contains(e, "refused") {
-		t.Errorf("forwarding to a closed port: error stream %q", e)
 	}
 }
