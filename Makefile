@@ -41,7 +41,9 @@ test-root:
 # A live berthd through its real socket, with a registry on loopback.
 test-e2e: build
 	@if [ "$$(id -u)" -ne 0 ]; then echo "test-e2e: needs root, skipped"; exit 0; fi
-	BERTH_ROOT_TESTS=1 BERTH_BIN=$(BIN) $(GO) test -count=1 -timeout 20m -v ./test/e2e/... 2>&1 | tee /tmp/berth-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go' ; exit $${PIPESTATUS[0]}
+	@set -o pipefail; BERTH_ROOT_TESTS=1 BERTH_BIN=$(BIN) $(GO) test -count=1 -timeout 20m -v ./test/e2e/... 2>&1 \
+		| tee $(BIN)/e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go' \
+		|| { echo "test-e2e failed; the log without debug lines ($(BIN)/e2e.log has all):"; grep -v 'level=DEBUG' $(BIN)/e2e.log | tail -300; exit 1; }
 
 # The unpacker's fuzzer writes layers: keep them on tmpfs, and do not let
 # minimisation eat the whole budget on 2 cores.

@@ -96,6 +96,10 @@ func TestContainerEvents(t *testing.T) {
 		return ids
 	}
 	first := run(0, n/2)
+	// C disconnects only after it has received the first half: events
+	// still in flight on a stream its client closes are lost to it, as
+	// with any stream.
+	waitAll(t, &c1, first)
 	stopC()
 	stopC = subscribe(t, d, &c2)
 	second := run(n/2, n)
@@ -176,4 +180,30 @@ func TestContainerEvents(t *testing.T) {
 	check("subscriber C before its reconnect", &c1, first, false)
 	check("subscriber C after its reconnect", &c2, second, true)
 	t.Logf("%d life cycles, %d events per subscriber", n, len(a.events))
+}
+
+// waitAll waits until l holds a deletion event for every id.
+func waitAll(t *testing.T, l *eventLog, ids []string) {
+	t.Helper()
+	for i := 0; i < 2000; i++ {
+		deleted := map[string]bool{}
+		l.mu.Lock()
+		for _, e := range l.events {
+			if e.ContainerEventType == runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT {
+				deleted[e.ContainerId] = true
+			}
+		}
+		l.mu.Unlock()
+		missing := 0
+		for _, id := range ids {
+			if !deleted[id] {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return
+		}
+		sleep(10)
+	}
+	t.Fatalf("subscriber never received every deletion")
 }
