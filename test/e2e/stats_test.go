@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-runtime/berth/test/testutil"
 )
 
 // TestStats checks the stats and metrics RPCs against real cgroups, a real
@@ -248,27 +250,6 @@ func TestStats(t *testing.T) {
 	}
 }
 
-// expectedMetrics are the names critest's metrics spec expects a
-// descriptor for; it skips the hugetlb, pressure, spec_cpu_quota,
-// spec_memory_reservation_limit_bytes and ulimits_soft metrics it marks
-// unimplemented.
-var expectedMetrics = []string{
-	"container_blkio_device_usage_total", "container_cpu_cfs_periods_total", "container_cpu_cfs_throttled_periods_total",
-	"container_cpu_cfs_throttled_seconds_total", "container_cpu_system_seconds_total", "container_cpu_usage_seconds_total",
-	"container_cpu_user_seconds_total", "container_file_descriptors", "container_fs_inodes_free", "container_fs_inodes_total",
-	"container_fs_limit_bytes", "container_fs_reads_bytes_total", "container_fs_reads_total", "container_fs_usage_bytes",
-	"container_fs_writes_bytes_total", "container_fs_writes_total", "container_last_seen", "container_memory_cache",
-	"container_memory_failcnt", "container_memory_failures_total", "container_memory_kernel_usage", "container_memory_mapped_file",
-	"container_memory_max_usage_bytes", "container_memory_rss", "container_memory_swap", "container_memory_usage_bytes",
-	"container_memory_working_set_bytes", "container_network_receive_bytes_total", "container_network_receive_errors_total",
-	"container_network_receive_packets_dropped_total", "container_network_receive_packets_total",
-	"container_network_transmit_bytes_total", "container_network_transmit_errors_total",
-	"container_network_transmit_packets_dropped_total", "container_network_transmit_packets_total", "container_oom_events_total",
-	"container_processes", "container_sockets", "container_spec_cpu_period", "container_spec_cpu_shares",
-	"container_spec_memory_limit_bytes", "container_spec_memory_swap_limit_bytes", "container_start_time_seconds",
-	"container_threads", "container_threads_max",
-}
-
 // optionalMetrics need not have a value: the block I/O figures, which a
 // host without I/O accounted to the container does not give.
 var optionalMetrics = map[string]bool{
@@ -295,7 +276,7 @@ func checkPodMetrics(t *testing.T, d *daemon, podID string) map[metricKey]uint64
 		}
 		keys[dsc.Name] = len(dsc.LabelKeys)
 	}
-	for _, name := range expectedMetrics {
+	for _, name := range testutil.CritestMetrics {
 		if _, ok := keys[name]; !ok {
 			t.Errorf("no descriptor for %s", name)
 		}
@@ -331,7 +312,7 @@ func checkPodMetrics(t *testing.T, d *daemon, podID string) map[metricKey]uint64
 	for _, cm := range pm.ContainerMetrics {
 		check(cm.Metrics)
 	}
-	for _, name := range expectedMetrics {
+	for _, name := range testutil.CritestMetrics {
 		if !seen[name] && !optionalMetrics[name] {
 			t.Errorf("no value for metric %s", name)
 		}
