@@ -14,8 +14,6 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/berth-runtime/berth/internal/errdefs"
-	"github.com/berth-runtime/berth/runtime/ocirt"
 	"github.com/berth-runtime/berth/store"
 )
 
@@ -30,65 +28,23 @@ type ExecResult struct {
 }
 
 // ExecSync runs cmd in a running container and returns its output and
-// exit code. With a timeout, a command still running then is killed and
-// the call fails with errdefs-wrapped context.DeadlineExceeded.
+// exit code: Exec with capped buffers and no stdin. With a timeout, a
+// command still running then is killed and the call fails with an error
+// wrapping context.DeadlineExceeded.
 func (m *Manager) ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) (ExecResult, error) {
-	if len(cmd) == 0 {
-		return ExecResult{}, fmt.Errorf("exec needs a command: %w", errdefs.ErrInvalidArgument)
-	}
-	c, err := m.Get(ctx, id)
-	if err != nil {
-		return ExecResult{}, err
-	}
-	if StateOf(c) != Running {
-		return ExecResult{}, fmt.Errorf("container %s is not running: %w", c.ID, errdefs.ErrFailedPrecondition)
-	}
-	rt, err := m.launcher.Runtime(c.RuntimeHandler)
-	if err != nil {
-		return ExecResult{}, err
-	}
-	proc, err := m.execProcess(c, cmd)
-	if err != nil {
-		return ExecResult{}, err
-	}
-	pidFile := filepath.Join(c.Bundle, "exec-"+newID()[:12]+".pid")
-	defer os.Remove(pidFile)
 	var stdout, stderr capped
 	stdout.max, stderr.max = MaxExecOutput, MaxExecOutput
-	type result struct {
-		code int
-		err  error
-	}
-	done := make(chan result, 1)
-	// runc exec is not tied to ctx: killing it would leave the command
-	// running in the container. The command itself is killed instead.
-	go func() {
-		code, err := rt.Exec(context.WithoutCancel(ctx), c.ID, ocirt.ExecOpts{
-			ProcessJSON: proc, PidFile: pidFile, Stdout: &stdout, Stderr: &stderr,
-		})
-		done <- result{code, err}
-	}()
-	var deadline <-chan time.Time
+	ectx := ctx
 	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		deadline = t.C
+		var cancel context.CancelFunc
+		ectx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
 	}
-	var timedOut error
-	select {
-	case r := <-done:
-		return ExecResult{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: r.code}, r.err
-	case <-deadline:
-		timedOut = fmt.Errorf("command %q timed out after %s: %w", strings.Join(cmd, " "), timeout, context.DeadlineExceeded)
-	case <-ctx.Done():
-		timedOut = ctx.Err()
+	code, err := m.Exec(ectx, id, ExecOpts{Cmd: cmd, Stdout: &stdout, Stderr: &stderr})
+	if err != nil && ctx.Err() == nil && ectx.Err() != nil {
+		err = fmt.Errorf("command %q timed out after %s: %w", strings.Join(cmd, " "), timeout, context.DeadlineExceeded)
 	}
-	killExec(pidFile)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-	}
-	return ExecResult{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: -1}, timedOut
+	return ExecResult{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: code}, err
 }
 
 // execProcess is the container's own process spec (user, env, cwd,

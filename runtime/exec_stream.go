@@ -16,7 +16,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
-	"github.com/berth-runtime/berth/runtime/ocirt"
 	"github.com/berth-runtime/berth/runtime/ocirt/cli"
 	"github.com/berth-runtime/berth/store"
 )
@@ -86,7 +85,7 @@ func (m *Manager) Exec(ctx context.Context, id string, o ExecOpts) (int, error) 
 	}
 	// runc exec is not tied to ctx: killing it would leave the command
 	// running in the container. The command itself is killed instead.
-	call, err := runtimeCLI(rt).Command(context.WithoutCancel(ctx), append(args, c.ID)...)
+	call, err := rt.CLI().Command(context.WithoutCancel(ctx), append(args, c.ID)...)
 	if err != nil {
 		return -1, err
 	}
@@ -131,10 +130,6 @@ func (m *Manager) Exec(ctx context.Context, id string, o ExecOpts) (int, error) 
 		return -1, fmt.Errorf("exec in %s: %w", c.ID, werr)
 	}
 	return 0, ctx.Err()
-}
-
-func runtimeCLI(rt *ocirt.Runtime) cli.Runtime {
-	return cli.Runtime{Binary: rt.Binary, Root: rt.Root, SystemdCgroup: rt.SystemdCgroup}
 }
 
 // execProcessTTY is execProcess with the terminal flag set as asked.

@@ -22,7 +22,6 @@ const (
 	OpKill   Op = "kill"
 	OpDelete Op = "delete"
 	OpState  Op = "state"
-	OpExec   Op = "exec"
 	OpUpdate Op = "update"
 )
 
@@ -38,8 +37,6 @@ type Fake struct {
 	// Fail, if set, is asked before every call; a non-nil error is
 	// returned as the call's result (inject runtime failures here).
 	Fail func(op Op, id string) error
-	// ExecExitCode is what Exec returns.
-	ExecExitCode int
 
 	mu         sync.Mutex
 	containers map[string]*ocirt.State
@@ -161,23 +158,6 @@ func (f *Fake) State(_ context.Context, id string) (ocirt.State, error) {
 		return ocirt.State{}, err
 	}
 	return *c, nil
-}
-
-// Exec implements ocirt.Driver.
-func (f *Fake) Exec(_ context.Context, id string, _ ocirt.ExecOpts) (int, error) {
-	if err := f.enter(OpExec, id); err != nil {
-		return -1, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	c, err := f.get(id)
-	if err != nil {
-		return -1, err
-	}
-	if c.Status != ocirt.StatusRunning {
-		return -1, fmt.Errorf("cannot exec in a stopped container: %w", errdefs.ErrFailedPrecondition)
-	}
-	return f.ExecExitCode, nil
 }
 
 // Update implements ocirt.Driver.
