@@ -48,7 +48,7 @@ func (s *Server) listImages(ctx context.Context, filter *runtimeapi.ImageFilter)
 	}
 	out := make([]*runtimeapi.Image, 0, len(imgs))
 	for _, img := range imgs {
-		out = append(out, s.toImage(img))
+		out = append(out, toImage(img))
 	}
 	return out, nil
 }
@@ -61,7 +61,7 @@ func (s *Server) ImageStatus(ctx context.Context, req *runtimeapi.ImageStatusReq
 		return &runtimeapi.ImageStatusResponse{}, err
 	}
 	img := imgs[0]
-	resp := &runtimeapi.ImageStatusResponse{Image: s.toImage(img)}
+	resp := &runtimeapi.ImageStatusResponse{Image: toImage(img)}
 	if req.GetVerbose() {
 		cfg, err := s.images.Config(img)
 		if err != nil {
@@ -96,7 +96,7 @@ func digestStrings(img store.Image) []string {
 	return out
 }
 
-func (s *Server) toImage(img store.Image) *runtimeapi.Image {
+func toImage(img store.Image) *runtimeapi.Image {
 	out := &runtimeapi.Image{
 		Id:          img.ID.String(),
 		RepoTags:    img.RepoTags,
@@ -105,14 +105,12 @@ func (s *Server) toImage(img store.Image) *runtimeapi.Image {
 		Spec:        &runtimeapi.ImageSpec{Image: img.ID.String()},
 		Pinned:      img.Pinned,
 	}
-	if cfg, err := s.images.Config(img); err == nil {
-		uid, name := imageUser(cfg.Config.User)
-		if uid != nil {
-			out.Uid = &runtimeapi.Int64Value{Value: *uid}
-		}
-		out.Username = name
-		out.Spec.Annotations = cfg.Config.Labels
+	uid, name := imageUser(img.User)
+	if uid != nil {
+		out.Uid = &runtimeapi.Int64Value{Value: *uid}
 	}
+	out.Username = name
+	out.Spec.Annotations = img.Labels
 	return out
 }
 

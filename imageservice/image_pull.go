@@ -102,6 +102,7 @@ type fetched struct {
 	configDigest   digest.Digest
 	chainIDs       []digest.Digest
 	diffIDs        []digest.Digest
+	config         *v1.ConfigFile
 }
 
 func (s *Service) pullFrom(ctx context.Context, ref reference.Ref, ep remote.Endpoint, report func(Progress)) (store.Image, error) {
@@ -195,6 +196,7 @@ func (s *Service) resolve(ctx context.Context, ep remote.Endpoint) (*fetched, er
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %v: %w", f.configDigest, err, errdefs.ErrInvalidArgument)
 	}
+	f.config = cfg
 	if len(cfg.RootFS.DiffIDs) != len(f.manifest.Layers) {
 		return nil, fmt.Errorf("manifest has %d layers, config %d diff IDs: %w", len(f.manifest.Layers), len(cfg.RootFS.DiffIDs), errdefs.ErrInvalidArgument)
 	}
@@ -412,6 +414,7 @@ func (s *Service) record(f *fetched, ref reference.Ref, named digest.Digest) (st
 		img.ManifestMediaType = string(f.manifest.MediaType)
 		img.IndexDigest = f.indexDigest
 		img.ChainIDs = f.chainIDs
+		img.User, img.Labels = f.config.Config.User, f.config.Config.Labels
 		img.Size = 0
 		for _, c := range f.chainIDs {
 			sn, err := store.Get[store.Snapshot](tx, store.Snapshots, c.String())

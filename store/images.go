@@ -29,6 +29,10 @@ type Image struct {
 	Created time.Time `json:"created"`
 	// Pinned images are exempt from the kubelet's image GC.
 	Pinned bool `json:"pinned,omitempty"`
+	// User and Labels are the config's USER and labels, kept here
+	// because every image listing reports them.
+	User   string            `json:"user,omitempty"`
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // Snapshot is one unpacked layer: a directory used as an overlayfs lower
