@@ -91,7 +91,6 @@ type UserRequest struct {
 	// StrictGroups uses only the primary group and SupplementalGroups,
 	// not the image's /etc/group membership (the CRI's Strict policy).
 	StrictGroups bool
-	RunAsNonRoot bool
 }
 
 // Key is the CRI's unique container name within its sandbox.
@@ -323,9 +322,6 @@ func (m *Manager) resolveUser(root string, u UserRequest, imageUser string) (oci
 				user.AdditionalGids = append(user.AdditionalGids, g)
 			}
 		}
-	}
-	if u.RunAsNonRoot && user.UID == 0 {
-		return user, fmt.Errorf("RunAsNonRoot is set but the image runs as root (uid 0): %w", errdefs.ErrInvalidArgument)
 	}
 	return user, nil
 }
