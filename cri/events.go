@@ -2,6 +2,7 @@ package cri
 
 import (
 	"context"
+	"sync"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -17,7 +18,8 @@ var eventTypes = map[events.Kind]runtimeapi.ContainerEventType{
 
 // GetContainerEvents streams container and sandbox life-cycle events (the
 // kubelet's evented PLEG) in the order they happened, each with the pod's
-// status and its containers' statuses as they are when it is sent. A
+// status and its containers' statuses as they are when the first subscriber
+// reaches the event (the response is built once and shared). A
 // subscriber too slow to keep up is cut off with an error rather than
 // silently losing events, so it relists.
 func (s *Server) GetContainerEvents(req *runtimeapi.GetEventsRequest, stream runtimeapi.RuntimeService_GetContainerEventsServer) error {
@@ -38,7 +40,9 @@ func (s *Server) GetContainerEvents(req *runtimeapi.GetEventsRequest, stream run
 			return ctx.Err()
 		}
 		for _, e := range evs {
-			if err := stream.Send(s.eventResponse(ctx, e)); err != nil {
+			if err := stream.Send(s.eventResponses.get(e.Seq, func() *runtimeapi.ContainerEventResponse {
+				return s.eventResponse(ctx, e)
+			})); err != nil {
 				return err
 			}
 		}
@@ -64,4 +68,37 @@ func (s *Server) eventResponse(ctx context.Context, e events.Event) *runtimeapi.
 		}
 	}
 	return resp
+}
+
+// eventResponses shares each event's response between subscribers: the
+// statuses are looked up once per event, not once per stream. It keeps
+// the last eventCacheSize responses; all subscribers read events in the
+// same order at about the same time, so they find each other's.
+type eventResponses struct {
+	mu    sync.Mutex
+	resp  map[uint64]*runtimeapi.ContainerEventResponse
+	order []uint64
+}
+
+const eventCacheSize = 1024
+
+// get returns the response for event seq, building it if no subscriber
+// has. Built responses are only read (marshalled) afterwards.
+func (c *eventResponses) get(seq uint64, build func() *runtimeapi.ContainerEventResponse) *runtimeapi.ContainerEventResponse {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r, ok := c.resp[seq]; ok {
+		return r
+	}
+	if c.resp == nil {
+		c.resp = map[uint64]*runtimeapi.ContainerEventResponse{}
+	}
+	r := build()
+	c.resp[seq] = r
+	c.order = append(c.order, seq)
+	if len(c.order) > eventCacheSize {
+		delete(c.resp, c.order[0])
+		c.order = c.order[1:]
+	}
+	return r
 }

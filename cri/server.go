@@ -27,14 +27,16 @@ type Server struct {
 	runtimeapi.UnimplementedRuntimeServiceServer
 	runtimeapi.UnimplementedImageServiceServer
 
-	cfg          config.Config
-	images       *imageservice.Service
-	sandboxes    *sandbox.Manager
-	containers   *runtime.Manager
-	events       *events.Bus
-	runtimeReady Checker
-	networkReady Checker
-	streams      Streamer
+	cfg        config.Config
+	images     *imageservice.Service
+	sandboxes  *sandbox.Manager
+	containers *runtime.Manager
+	events     *events.Bus
+	// eventResponses are built once per event for all subscribers.
+	eventResponses eventResponses
+	runtimeReady   Checker
+	networkReady   Checker
+	streams        Streamer
 	// cpuRates keeps the previous CPU sample per container and pod, for
 	// usage_nano_cores (stats.go); its zero value is ready.
 	cpuRates cgroupstats.Rates
