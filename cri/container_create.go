@@ -55,6 +55,9 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 			StrictGroups:       sec.GetSupplementalGroupsPolicy() == runtimeapi.SupplementalGroupsPolicy_Strict,
 		},
 	}
+	if err := checkContainerUserNS(sec.GetNamespaceOptions().GetUsernsOptions(), sb); err != nil {
+		return nil, err
+	}
 	if err := checkLSMs(ctx, sec); err != nil {
 		return nil, err
 	}

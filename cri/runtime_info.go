@@ -31,15 +31,29 @@ func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*ru
 			condition(runtimeapi.NetworkReady, "NetworkPluginNotReady", s.networkReady),
 		}},
 		RuntimeHandlers: s.runtimeHandlers(),
-		// Only what is built: user namespaces and recursive read-only
-		// mounts are not (runc 1.1 has no "rro"), so their flags stay off.
-		Features: &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true},
+		Features:        &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true},
 	}
 	if req.GetVerbose() {
-		cfg, _ := json.Marshal(s.cfg)
-		resp.Info = map[string]string{"config": string(cfg), "version": `"` + version.Version + `"`}
+		resp.Info = map[string]string{"config": s.verboseConfig(), "version": `"` + version.Version + `"`}
 	}
 	return resp, nil
+}
+
+// verboseConfig is berthd's config as JSON for Status's verbose info, with
+// "stateDir" added under containerd's name for the directory holding the
+// containers' root file systems, which tools (critest) look for.
+func (s *Server) verboseConfig() string {
+	b, err := json.Marshal(s.cfg)
+	if err != nil {
+		return "{}"
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return string(b)
+	}
+	m["stateDir"] = s.cfg.State
+	b, _ = json.Marshal(m)
+	return string(b)
 }
 
 func condition(typ, reason string, check Checker) *runtimeapi.RuntimeCondition {
@@ -63,11 +77,13 @@ func (s *Server) runtimeHandlers() []*runtimeapi.RuntimeHandler {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	// Recursive read-only mounts are berth's own work (it stages them), so
-	// every handler has them where the kernel does; user namespaces not yet.
+	// Recursive read-only mounts and the idmapped mounts user namespaces
+	// need are berth's own work (it stages them; the runtime only joins
+	// the pod's user namespace), so every handler has them where the
+	// kernel does.
 	rro := rootfs.RecursiveReadOnlySupported()
 	features := func() *runtimeapi.RuntimeHandlerFeatures {
-		return &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: rro}
+		return &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: rro, UserNamespaces: s.userns == nil}
 	}
 	handlers := []*runtimeapi.RuntimeHandler{{Name: "", Features: features()}}
 	for _, name := range names {

@@ -39,6 +39,9 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 		HostPID:        nsOpts.GetPid() == runtimeapi.NamespaceMode_NODE,
 		Sysctls:        cfg.GetLinux().GetSysctls(),
 	}
+	if r.UIDMap, r.GIDMap, err = s.podUserNS(nsOpts.GetUsernsOptions()); err != nil {
+		return nil, err
+	}
 	// No hostname: the node's, as containerd and CRI-O do (the kubelet
 	// always sends one, cut to 63 bytes; pod names can be longer).
 	if r.Hostname == "" {

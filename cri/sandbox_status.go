@@ -56,6 +56,7 @@ func (s *Server) toSandboxStatus(ctx context.Context, sb store.Sandbox) *runtime
 		Network:        &runtimeapi.PodSandboxNetworkStatus{},
 		Linux: &runtimeapi.LinuxPodSandboxStatus{Namespaces: &runtimeapi.Namespace{Options: &runtimeapi.NamespaceOption{
 			Network: nsOpts.GetNetwork(), Pid: nsOpts.GetPid(), Ipc: nsOpts.GetIpc(), TargetId: nsOpts.GetTargetId(),
+			UsernsOptions: nsOpts.GetUsernsOptions(),
 		}}},
 	}
 	if len(sb.IPs) > 0 {

@@ -37,6 +37,7 @@ type Server struct {
 	runtimeReady   Checker
 	networkReady   Checker
 	streams        Streamer
+	userns         error
 	// cpuRates keeps the previous CPU sample per container and pod, for
 	// usage_nano_cores (stats.go); its zero value is ready.
 	cpuRates cgroupstats.Rates
@@ -54,6 +55,9 @@ type Options struct {
 	// Streaming serves Exec, Attach and PortForward; nil: they fail
 	// with Unavailable.
 	Streaming Streamer
+	// UserNamespaces is why pods cannot have user namespaces on this
+	// host; nil: they can.
+	UserNamespaces error
 }
 
 // New returns a Server.
@@ -67,6 +71,7 @@ func New(opts Options) *Server {
 		runtimeReady: opts.RuntimeReady,
 		networkReady: opts.NetworkReady,
 		streams:      opts.Streaming,
+		userns:       opts.UserNamespaces,
 	}
 }
 

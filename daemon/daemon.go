@@ -106,8 +106,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 			}
 			return nil
 		},
-		NetworkReady: svc.network.Ready,
-		Streaming:    streams,
+		NetworkReady:   svc.network.Ready,
+		Streaming:      streams,
+		UserNamespaces: svc.userns,
 	})
 	g := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(cri.UnaryInterceptor(log)),

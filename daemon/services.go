@@ -16,6 +16,7 @@ import (
 	"github.com/berth-runtime/berth/runtime/oci"
 	"github.com/berth-runtime/berth/runtime/ocirt"
 	"github.com/berth-runtime/berth/sandbox"
+	"github.com/berth-runtime/berth/sandbox/userns"
 	"github.com/berth-runtime/berth/store"
 )
 
@@ -24,6 +25,8 @@ type services struct {
 	network    *cni.Manager
 	sandboxes  *sandbox.Manager
 	containers *runtime.Manager
+	// userns is why pods cannot have user namespaces here (nil: they can).
+	userns error
 }
 
 // startServices builds the pod network, the launcher and the sandbox and
@@ -84,13 +87,19 @@ func startServices(ctx context.Context, cfg config.Config, db *store.DB, images 
 	if err != nil {
 		return nil, err
 	}
+	// Pods' user namespaces need idmapped mounts of the layers (root) and
+	// of the pods' files (state).
+	usernsErr := userns.Probe([]string{shimBin, "pause"}, cfg.Root, cfg.State)
+	if usernsErr != nil {
+		log.Info("pods cannot have user namespaces", "reason", usernsErr)
+	}
 	if err := sandboxes.Recover(ctx); err != nil {
 		log.Error("recovering sandboxes", "error", err)
 	}
 	if err := containers.Recover(ctx); err != nil {
 		log.Error("recovering containers", "error", err)
 	}
-	return &services{events: bus, network: network, sandboxes: sandboxes, containers: containers}, nil
+	return &services{events: bus, network: network, sandboxes: sandboxes, containers: containers, userns: usernsErr}, nil
 }
 
 // findShim locates berth-shim: the configured path, beside berthd, or PATH.

@@ -152,21 +152,30 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err
 			}
 		}
 	}()
-	if err := rootfs.Mount(m.rootfs(c), lowers, filepath.Join(c.Dir, "upper"), filepath.Join(c.Dir, "work")); err != nil {
+	idmap, err := podIDMap(req.Sandbox)
+	if err != nil {
 		return id, err
 	}
-	for i := range req.Mounts {
-		if !req.Mounts[i].RecursiveReadOnly {
+	if idmap != nil {
+		defer idmap.UserNS.Close()
+	}
+	if err := rootfs.Mount(m.rootfs(c), lowers, filepath.Join(c.Dir, "upper"), filepath.Join(c.Dir, "work"), idmap); err != nil {
+		return id, err
+	}
+	// The pod's files first, so that the request's mounts override them.
+	req.Mounts = append(podMounts(req.Sandbox, req.HostIPC), req.Mounts...)
+	for i, mnt := range req.Mounts {
+		if !mnt.RecursiveReadOnly && idmap == nil || mnt.Type != "" && mnt.Type != "bind" {
 			continue
 		}
-		staged := filepath.Join(c.Bundle, "rro", strconv.Itoa(i))
-		if err := rootfs.StageRecursiveReadOnly(req.Mounts[i].Source, staged); err != nil {
-			return id, err
+		staged := filepath.Join(c.Bundle, "staged", strconv.Itoa(i))
+		if err := rootfs.Stage(mnt.Source, staged, rootfs.StageOptions{ReadOnly: mnt.RecursiveReadOnly, IDMap: idmap}); err != nil {
+			return id, fmt.Errorf("mount %s: %w", mnt.Destination, err)
 		}
 		req.Mounts[i].Source = staged
 	}
 	if len(req.ImageMounts) > 0 {
-		mounts, err := m.mountImages(ctx, c, req.ImageMounts)
+		mounts, err := m.mountImages(ctx, c, req.ImageMounts, idmap)
 		if err != nil {
 			return id, err
 		}
@@ -193,7 +202,7 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err
 	}
 	if cwd != "" && cwd != "/" {
 		// The image's or request's working directory may not exist yet.
-		os.MkdirAll(filepath.Join(m.rootfs(c), cwd), 0o755)
+		mkdirOwned(m.rootfs(c), cwd, idmap)
 	}
 	if req.LogPath != "" {
 		if err := os.MkdirAll(filepath.Dir(req.LogPath), 0o755); err != nil {
@@ -215,10 +224,10 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err
 		return id, err
 	}
 	// The container's mount namespace has its own copies of the staged
-	// read-only trees now. Left attached here, they would keep the host
-	// path's submounts busy: Linux refuses to remove a directory that is
-	// a mount point in the caller's own namespace.
-	staged, _ := filepath.Glob(filepath.Join(c.Bundle, "rro", "*"))
+	// trees now. Left attached here, they would keep the host path's
+	// submounts busy: Linux refuses to remove a directory that is a mount
+	// point in the caller's own namespace.
+	staged, _ := filepath.Glob(filepath.Join(c.Bundle, "staged", "*"))
 	for _, dir := range staged {
 		if err := rootfs.Unmount(dir); err != nil {
 			return id, err
@@ -242,7 +251,7 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err
 func (m *Manager) containerSpec(c store.Container, req CreateRequest, argv, env []string, cwd string, user oci.User) oci.Container {
 	sb := req.Sandbox
 	infra := "/proc/" + strconv.Itoa(sb.InfraPid) + "/ns/"
-	ns := oci.Namespaces{Network: sb.NetNS, IPC: infra + "ipc", UTS: infra + "uts"}
+	ns := oci.Namespaces{Network: sb.NetNS, IPC: infra + "ipc", UTS: infra + "uts", User: sb.UserNS}
 	if sb.HostNetwork {
 		ns.Network, ns.UTS = oci.NamespaceHost, oci.NamespaceHost
 	}
@@ -257,16 +266,6 @@ func (m *Manager) containerSpec(c store.Container, req CreateRequest, argv, env 
 	case PIDTarget:
 		ns.PID = req.PIDTarget
 	}
-	mounts := []oci.Mount{
-		{Source: filepath.Join(sb.Dir, "hostname"), Destination: "/etc/hostname"},
-		{Source: filepath.Join(sb.Dir, "hosts"), Destination: "/etc/hosts"},
-		{Source: filepath.Join(sb.Dir, "resolv.conf"), Destination: "/etc/resolv.conf"},
-	}
-	if shm := filepath.Join(sb.Dir, "shm"); !req.HostIPC && rootfs.Mounted(shm) {
-		mounts = append(mounts, oci.Mount{Source: shm, Destination: "/dev/shm"})
-	}
-	// The request's mounts come last, so they override the pod's files.
-	mounts = append(mounts, req.Mounts...)
 	annotations := map[string]string{
 		"io.kubernetes.cri.container-type": "container",
 		"io.kubernetes.cri.sandbox-id":     sb.ID,
@@ -276,11 +275,61 @@ func (m *Manager) containerSpec(c store.Container, req CreateRequest, argv, env 
 	}
 	return oci.Container{
 		ID: c.ID, Rootfs: m.rootfs(c), Args: argv, Env: env, Cwd: cwd, User: user,
-		Terminal: req.TTY, Mounts: mounts, Devices: req.Devices, Namespaces: ns,
+		Terminal: req.TTY, Mounts: req.Mounts, Devices: req.Devices, Namespaces: ns,
 		CgroupsPath: CgroupsPath(m.systemd, sb.CgroupParent, c.ID),
 		Privileged:  req.Privileged, ReadonlyRootfs: req.ReadonlyRootfs, NoNewPrivileges: req.NoNewPrivileges,
 		CapAdd: req.CapAdd, CapDrop: req.CapDrop, OOMScoreAdj: req.OOMScoreAdj, Resources: req.Resources,
 		Annotations: annotations, MaskedPaths: req.MaskedPaths, ReadonlyPaths: req.ROPaths, Seccomp: req.Seccomp,
+		UIDMappings: sb.UIDMap, GIDMappings: sb.GIDMap,
+	}
+}
+
+// podMounts are the pod's files every container gets.
+func podMounts(sb store.Sandbox, hostIPC bool) []oci.Mount {
+	mounts := []oci.Mount{
+		{Source: filepath.Join(sb.Dir, "hostname"), Destination: "/etc/hostname"},
+		{Source: filepath.Join(sb.Dir, "hosts"), Destination: "/etc/hosts"},
+		{Source: filepath.Join(sb.Dir, "resolv.conf"), Destination: "/etc/resolv.conf"},
+	}
+	if shm := filepath.Join(sb.Dir, "shm"); !hostIPC && rootfs.Mounted(shm) {
+		mounts = append(mounts, oci.Mount{Source: shm, Destination: "/dev/shm"})
+	}
+	return mounts
+}
+
+// podIDMap opens the pod's user namespace, if it has one, for idmapped
+// mounts; the caller closes it.
+func podIDMap(sb store.Sandbox) (*rootfs.IDMap, error) {
+	if sb.UserNS == "" {
+		return nil, nil
+	}
+	if len(sb.UIDMap) == 0 || len(sb.GIDMap) == 0 {
+		return nil, fmt.Errorf("sandbox %s has a user namespace without mappings: %w", sb.ID, errdefs.ErrFailedPrecondition)
+	}
+	f, err := os.Open(sb.UserNS)
+	if err != nil {
+		return nil, fmt.Errorf("the pod's user namespace: %w", err)
+	}
+	return &rootfs.IDMap{UserNS: f, HostUID: int(sb.UIDMap[0].HostID), HostGID: int(sb.GIDMap[0].HostID)}, nil
+}
+
+// mkdirOwned creates dir (absolute, inside root) and its missing parents;
+// with idmap they belong to the container's root, as if it had made them.
+// Errors are ignored: the runtime reports a working directory it cannot
+// enter.
+func mkdirOwned(root, dir string, idmap *rootfs.IDMap) {
+	var missing []string
+	for d := filepath.Clean(dir); d != "/"; d = filepath.Dir(d) {
+		if _, err := os.Lstat(filepath.Join(root, d)); err == nil {
+			break
+		}
+		missing = append(missing, d)
+	}
+	if os.MkdirAll(filepath.Join(root, dir), 0o755) != nil || idmap == nil {
+		return
+	}
+	for _, d := range missing {
+		os.Lchown(filepath.Join(root, d), idmap.HostUID, idmap.HostGID)
 	}
 }
 
@@ -344,14 +393,14 @@ func (m *Manager) destroy(ctx context.Context, c store.Container) error {
 	if err := rootfs.Unmount(m.rootfs(c)); err != nil {
 		errs = append(errs, err)
 	}
-	// Sub-path binds ("n-sub") sort after their overlays ("n"): unmount
-	// in reverse so a bind goes before the mount it came from.
-	rro, _ := filepath.Glob(filepath.Join(c.Bundle, "rro", "*"))
-	for _, r := range rro {
+	staged, _ := filepath.Glob(filepath.Join(c.Bundle, "staged", "*"))
+	for _, r := range staged {
 		if err := rootfs.Unmount(r); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	// Sub-path binds ("n-sub") sort after their overlays ("n"): unmount
+	// in reverse so a bind goes before the mount it came from.
 	vols, _ := filepath.Glob(filepath.Join(c.Bundle, "volumes", "*"))
 	for i := len(vols) - 1; i >= 0; i-- {
 		if err := rootfs.Unmount(vols[i]); err != nil {

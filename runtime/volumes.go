@@ -17,10 +17,11 @@ import (
 )
 
 // mountImages mounts each image read-only under the container's bundle
-// (volumes/<n>, and volumes/<n>-sub for a sub path) and returns the
+// (volumes/<n>, and volumes/<n>-sub for a sub path), seen through the
+// pod's ID mapping when it has a user namespace, and returns the
 // mounts for the spec. The images' layers become GC roots of the
 // container before anything is mounted.
-func (m *Manager) mountImages(ctx context.Context, c store.Container, ims []ImageMount) ([]oci.Mount, error) {
+func (m *Manager) mountImages(ctx context.Context, c store.Container, ims []ImageMount, idmap *rootfs.IDMap) ([]oci.Mount, error) {
 	type prepared struct {
 		lowers []string
 		im     ImageMount
@@ -53,7 +54,7 @@ func (m *Manager) mountImages(ctx context.Context, c store.Container, ims []Imag
 	var mounts []oci.Mount
 	for i, p := range todo {
 		target := filepath.Join(c.Bundle, "volumes", strconv.Itoa(i))
-		if err := rootfs.MountReadOnly(target, p.lowers); err != nil {
+		if err := rootfs.MountReadOnly(target, p.lowers, idmap); err != nil {
 			return nil, err
 		}
 		src := target

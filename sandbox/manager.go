@@ -47,8 +47,8 @@ type Options struct {
 	Network  Network
 	Launcher *runtime.Launcher
 	Host     oci.Host
-	// StateDir is berthd's state directory: sandboxes/, netns/ and
-	// pause/ go below it.
+	// StateDir is berthd's state directory: sandboxes/, netns/, userns/
+	// and pause/ go below it.
 	StateDir string
 	// ShimBinary is copied into the infra root file system as /pause.
 	ShimBinary string
@@ -69,13 +69,17 @@ type Manager struct {
 	host        oci.Host
 	dir         string
 	netnsDir    string
+	usernsDir   string
 	pauseRootfs string
-	systemd     bool
-	hostResolv  string
-	log         *slog.Logger
-	names       *namereg.Registry
-	locks       sync.Map // sandbox id → *sync.Mutex
-	events      *events.Bus
+	// holder is the program userns clones into a pod's new user
+	// namespace to create it: the shim in pause mode.
+	holder     []string
+	systemd    bool
+	hostResolv string
+	log        *slog.Logger
+	names      *namereg.Registry
+	locks      sync.Map // sandbox id → *sync.Mutex
+	events     *events.Bus
 }
 
 // New prepares the directories and the infra root file system.
@@ -87,6 +91,8 @@ func New(o Options) (*Manager, error) {
 		host:        o.Host,
 		dir:         filepath.Join(o.StateDir, "sandboxes"),
 		netnsDir:    filepath.Join(o.StateDir, "netns"),
+		usernsDir:   filepath.Join(o.StateDir, "userns"),
+		holder:      []string{o.ShimBinary, "pause"},
 		pauseRootfs: filepath.Join(o.StateDir, "pause"),
 		systemd:     o.SystemdCgroup,
 		hostResolv:  o.HostResolvConf,
@@ -100,7 +106,7 @@ func New(o Options) (*Manager, error) {
 	if m.hostResolv == "" {
 		m.hostResolv = "/etc/resolv.conf"
 	}
-	for _, d := range []string{m.dir, m.netnsDir} {
+	for _, d := range []string{m.dir, m.netnsDir, m.usernsDir} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
 			return nil, err
 		}

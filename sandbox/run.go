@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/cni"
@@ -16,6 +17,7 @@ import (
 	"github.com/berth-runtime/berth/runtime/oci"
 	"github.com/berth-runtime/berth/sandbox/netns"
 	"github.com/berth-runtime/berth/sandbox/podfiles"
+	"github.com/berth-runtime/berth/sandbox/userns"
 	"github.com/berth-runtime/berth/store"
 )
 
@@ -37,6 +39,9 @@ type RunRequest struct {
 	// HostNetwork, HostIPC, HostPID share the host's namespaces.
 	HostNetwork, HostIPC, HostPID bool
 	Sysctls                       map[string]string
+	// UIDMap and GIDMap, when set, give the pod a user namespace with
+	// these mappings (see userns.Validate), shared by its containers.
+	UIDMap, GIDMap []specs.LinuxIDMapping
 }
 
 // Key is the CRI's unique pod name.
@@ -52,6 +57,14 @@ func (m *Manager) Run(ctx context.Context, req RunRequest) (string, error) {
 	}
 	if _, err := m.launcher.Runtime(req.RuntimeHandler); err != nil {
 		return "", err
+	}
+	if req.UIDMap != nil || req.GIDMap != nil {
+		if err := userns.Validate(req.UIDMap, req.GIDMap); err != nil {
+			return "", err
+		}
+		if req.HostNetwork || req.HostIPC || req.HostPID {
+			return "", fmt.Errorf("a pod with a user namespace cannot share the host's network, IPC or PID namespace: %w", errdefs.ErrInvalidArgument)
+		}
 	}
 	return m.names.Create(ctx, req.Key(), func(ctx context.Context) (string, error) {
 		return m.run(ctx, req)
@@ -117,9 +130,9 @@ func (m *Manager) run(ctx context.Context, req RunRequest) (id string, err error
 	if req.HostNetwork {
 		netDone <- nil
 	} else {
-		ns, err := netns.New(m.netnsDir, id)
+		ns, err := m.newNetNS(&sb, req)
 		if err != nil {
-			return id, fmt.Errorf("creating the network namespace: %w", err)
+			return id, err
 		}
 		// Recorded before ADD: a crash during ADD still gets its DEL.
 		if sb, err = m.update(id, func(s *store.Sandbox) { s.NetNS = ns; s.NetworkAttached = true }); err != nil {
@@ -160,6 +173,31 @@ func (m *Manager) run(ctx context.Context, req RunRequest) (id string, err error
 	return id, nil
 }
 
+// newNetNS creates and pins the pod's network namespace, inside a user
+// namespace of its own when the pod has one, and returns its path.
+func (m *Manager) newNetNS(sb *store.Sandbox, req RunRequest) (string, error) {
+	if req.UIDMap == nil {
+		ns, err := netns.New(m.netnsDir, sb.ID)
+		if err != nil {
+			return "", fmt.Errorf("creating the network namespace: %w", err)
+		}
+		return ns, nil
+	}
+	// Recorded before it exists, so that a crash leaves nothing unowned.
+	s, err := m.update(sb.ID, func(s *store.Sandbox) {
+		s.UserNS, s.UIDMap, s.GIDMap = filepath.Join(m.usernsDir, s.ID), req.UIDMap, req.GIDMap
+	})
+	if err != nil {
+		return "", err
+	}
+	*sb = s
+	pod, err := userns.New(m.holder, req.UIDMap, req.GIDMap, m.usernsDir, m.netnsDir, sb.ID)
+	if err != nil {
+		return "", fmt.Errorf("creating the pod's user and network namespaces: %w", err)
+	}
+	return pod.Net, nil
+}
+
 // startInfra creates and starts the pod's infra process, recording its
 // pids in the sandbox record and in *sb.
 func (m *Manager) startInfra(ctx context.Context, sb *store.Sandbox, req RunRequest, hostname string) error {
@@ -198,12 +236,21 @@ func (m *Manager) infraContainer(sb store.Sandbox, req RunRequest, hostname stri
 	if req.HostPID {
 		ns.PID = oci.NamespaceHost
 	}
+	user := oci.User{UID: InfraUID, GID: InfraUID}
+	if sb.UserNS != "" {
+		ns.User = sb.UserNS
+		if sb.UIDMap[0].Size <= InfraUID || sb.GIDMap[0].Size <= InfraUID {
+			user = oci.User{} // the namespace's root: 65535 is not mapped
+		}
+	}
 	minOOM := -998
 	return oci.Container{
 		ID:              sb.ID,
 		Rootfs:          m.pauseRootfs,
 		Args:            []string{"/pause"},
-		User:            oci.User{UID: InfraUID, GID: InfraUID},
+		User:            user,
+		UIDMappings:     sb.UIDMap,
+		GIDMappings:     sb.GIDMap,
 		Hostname:        hostname,
 		Namespaces:      ns,
 		CgroupsPath:     runtime.CgroupsPath(m.systemd, sb.CgroupParent, sb.ID),

@@ -73,8 +73,12 @@ func (m *Manager) teardown(ctx context.Context, id string, remove bool) error {
 			errs = append(errs, err)
 		}
 	}
-	if sb.NetNS != "" {
-		if err := netns.Remove(sb.NetNS); err != nil {
+	// The user namespace after the network namespace it owns.
+	for _, pin := range []string{sb.NetNS, sb.UserNS} {
+		if pin == "" {
+			continue
+		}
+		if err := netns.Remove(pin); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -137,7 +141,7 @@ func (m *Manager) Recover(ctx context.Context) error {
 		case sb.Ready() && !m.InfraAlive(ctx, sb):
 			log.Info("infra process died while berthd was away; stopping the sandbox")
 			errs = append(errs, m.teardown(ctx, sb.ID, false))
-		case !sb.StoppedAt.IsZero() && (sb.NetworkAttached || netns.Exists(sb.NetNS)):
+		case !sb.StoppedAt.IsZero() && (sb.NetworkAttached || netns.Exists(sb.NetNS) || netns.Exists(sb.UserNS)):
 			// A stop that a crash interrupted.
 			errs = append(errs, m.teardown(ctx, sb.ID, false))
 		}

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Sandbox is a pod sandbox. Its state is derived from its timestamps:
@@ -36,8 +37,14 @@ type Sandbox struct {
 	HostNetwork bool     `json:"hostNetwork,omitempty"`
 	IPs         []string `json:"ips,omitempty"`
 	// NetworkAttached says CNI ADD may have run, so DEL must.
-	NetworkAttached bool   `json:"networkAttached,omitempty"`
-	CgroupParent    string `json:"cgroupParent,omitempty"`
+	NetworkAttached bool `json:"networkAttached,omitempty"`
+	// UserNS is the pinned user namespace of a pod with one (the CRI's
+	// NamespaceMode_POD), which owns NetNS; UIDMap and GIDMap are its ID
+	// mappings. Empty: the host's.
+	UserNS       string                 `json:"userns,omitempty"`
+	UIDMap       []specs.LinuxIDMapping `json:"uidMap,omitempty"`
+	GIDMap       []specs.LinuxIDMapping `json:"gidMap,omitempty"`
+	CgroupParent string                 `json:"cgroupParent,omitempty"`
 	// InfraPid is the pod's infra (pause) process; ShimPid its monitor.
 	InfraPid  int       `json:"infraPid,omitempty"`
 	ShimPid   int       `json:"shimPid,omitempty"`

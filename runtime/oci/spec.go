@@ -100,6 +100,9 @@ type Container struct {
 	// Seccomp is passed through as linux.seccomp (nil: none). The caller
 	// decides the profile, including for privileged containers.
 	Seccomp *specs.LinuxSeccomp
+	// UIDMappings and GIDMappings are the ID mappings of the user
+	// namespace Namespaces.User joins.
+	UIDMappings, GIDMappings []specs.LinuxIDMapping
 }
 
 // User is a resolved process identity.
@@ -129,7 +132,7 @@ type Mount struct {
 	Options []string
 	// RecursiveReadOnly: everything mounted below Source must be
 	// read-only too. The caller stages such a source (see
-	// runtime/rootfs.StageRecursiveReadOnly); Generate requires ReadOnly.
+	// runtime/rootfs.Stage); Generate requires ReadOnly.
 	RecursiveReadOnly bool
 }
 
@@ -149,8 +152,15 @@ type Device struct {
 // for the host's, or the absolute path of a namespace to join
 // (/run/berth/netns/X, /proc/PID/ns/ipc). The mount namespace is always new;
 // the cgroup namespace is new on cgroup v2 unless privileged.
+//
+// User is different: "" (or NamespaceHost) is the host's user namespace,
+// a path joins the pod's, whose mappings Container.UIDMappings and
+// GIDMappings must repeat (runc wants them to know the container's root).
+// The namespaces the container creates are then owned by it, and the ones
+// it joins must be: a pod's are made inside its user namespace.
 type Namespaces struct {
 	Network, IPC, UTS, PID string
+	User                   string
 }
 
 // Host holds facts about this machine that Generate needs. ReadHost reads
@@ -198,6 +208,25 @@ func validate(c Container) error {
 	}
 	if c.ShmSize < 0 {
 		return fmt.Errorf("negative shm size %d: %w", c.ShmSize, errdefs.ErrInvalidArgument)
+	}
+	if user := c.Namespaces.User; user != "" && user != NamespaceHost {
+		if !path.IsAbs(user) {
+			return fmt.Errorf("user namespace %q: want %q or an absolute path: %w", user, NamespaceHost, errdefs.ErrInvalidArgument)
+		}
+		if len(c.UIDMappings) == 0 || len(c.GIDMappings) == 0 {
+			return fmt.Errorf("user namespace %s without uid and gid mappings: %w", user, errdefs.ErrInvalidArgument)
+		}
+		if c.Privileged {
+			return fmt.Errorf("a privileged container cannot run in a user namespace: %w", errdefs.ErrInvalidArgument)
+		}
+		ns := c.Namespaces
+		for _, n := range [][2]string{{"network", ns.Network}, {"IPC", ns.IPC}, {"PID", ns.PID}, {"UTS", ns.UTS}} {
+			if kind, mode := n[0], n[1]; mode == NamespaceHost {
+				// The host's namespaces belong to the host's user
+				// namespace: nothing in the pod's may join them.
+				return fmt.Errorf("the host's %s namespace cannot be shared in a user namespace: %w", kind, errdefs.ErrInvalidArgument)
+			}
+		}
 	}
 	if c.Hostname != "" && c.Namespaces.UTS != "" {
 		// runc refuses a hostname without a new UTS namespace, and setting
@@ -269,6 +298,10 @@ func generate(c Container, h Host) (*specs.Spec, error) {
 			RootfsPropagation: rootPropagation,
 		},
 	}
+	if user := c.Namespaces.User; user != "" && user != NamespaceHost {
+		s.Linux.UIDMappings = slices.Clone(c.UIDMappings)
+		s.Linux.GIDMappings = slices.Clone(c.GIDMappings)
+	}
 	if !c.Privileged {
 		s.Linux.MaskedPaths = orDefault(c.MaskedPaths, DefaultMaskedPaths())
 		s.Linux.ReadonlyPaths = orDefault(c.ReadonlyPaths, DefaultReadonlyPaths())
@@ -307,6 +340,10 @@ func rlimits(in []specs.POSIXRlimit, h Host) []specs.POSIXRlimit {
 
 func linuxNamespaces(c Container, h Host) ([]specs.LinuxNamespace, error) {
 	var out []specs.LinuxNamespace
+	if user := c.Namespaces.User; user != "" && user != NamespaceHost {
+		// First: runc joins the user namespace before the others.
+		out = append(out, specs.LinuxNamespace{Type: specs.UserNamespace, Path: user})
+	}
 	for _, ns := range []struct {
 		typ  specs.LinuxNamespaceType
 		mode string

@@ -581,6 +581,54 @@ func TestNamespaces(t *testing.T) {
 	}
 }
 
+// TestUserNamespace: a pod's user namespace is joined first, with its
+// mappings repeated; what cannot work in one is refused.
+func TestUserNamespace(t *testing.T) {
+	fakeHostDevices(t, nil, nil)
+	maps := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	c := baseContainer()
+	c.Namespaces = Namespaces{User: "/run/berth/userns/p1", Network: "/run/berth/netns/p1", IPC: "/proc/42/ns/ipc", UTS: "/proc/42/ns/uts"}
+	c.UIDMappings, c.GIDMappings = maps, maps
+	v1 := testHost
+	v1.CgroupV2 = false
+	s := mustGenerate(t, c, v1)
+	want := []specs.LinuxNamespace{
+		{Type: "user", Path: "/run/berth/userns/p1"},
+		{Type: "pid"},
+		{Type: "ipc", Path: "/proc/42/ns/ipc"},
+		{Type: "uts", Path: "/proc/42/ns/uts"},
+		{Type: "mount"},
+		{Type: "network", Path: "/run/berth/netns/p1"},
+	}
+	if diff := cmp.Diff(want, s.Linux.Namespaces); diff != "" {
+		t.Errorf("namespaces (-want +got):\n%s", diff)
+	}
+	if !slices.Equal(s.Linux.UIDMappings, maps) || !slices.Equal(s.Linux.GIDMappings, maps) {
+		t.Errorf("mappings = %v / %v", s.Linux.UIDMappings, s.Linux.GIDMappings)
+	}
+	// Without a user namespace, mappings given by mistake are not passed.
+	plain := baseContainer()
+	plain.UIDMappings = maps
+	if s := mustGenerate(t, plain, testHost); s.Linux.UIDMappings != nil {
+		t.Errorf("mappings without a user namespace: %v", s.Linux.UIDMappings)
+	}
+	for name, change := range map[string]func(*Container){
+		"no mappings":   func(c *Container) { c.UIDMappings = nil },
+		"relative path": func(c *Container) { c.Namespaces.User = "userns/p1" },
+		"privileged":    func(c *Container) { c.Privileged = true },
+		"host network":  func(c *Container) { c.Namespaces.Network = NamespaceHost },
+		"host PID":      func(c *Container) { c.Namespaces.PID = NamespaceHost },
+		"host IPC":      func(c *Container) { c.Namespaces.IPC = NamespaceHost },
+		"host UTS":      func(c *Container) { c.Namespaces.UTS = NamespaceHost },
+	} {
+		bad := c
+		change(&bad)
+		if _, err := Generate(bad, testHost); !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("%s: %v, want ErrInvalidArgument", name, err)
+		}
+	}
+}
+
 func TestSysctls(t *testing.T) {
 	fakeHostDevices(t, nil, nil)
 	for _, tc := range []struct {

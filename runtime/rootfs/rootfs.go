@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -15,10 +17,25 @@ import (
 // maxOptions is the size limit of mount(2)'s data argument (one page).
 const maxOptions = 4096 - 1
 
+// IDMap shows a mount's files through the ID mapping of a user namespace:
+// a file the host's uid 0 owns appears owned by whoever the namespace maps
+// to it, usually the host's root being the container's UID (HostUID,
+// HostGID).
+type IDMap struct {
+	// UserNS is an open user namespace file (/proc/PID/ns/user or a pin).
+	UserNS *os.File
+	// HostUID and HostGID are the host IDs of the namespace's root: they
+	// own the new writable layer.
+	HostUID, HostGID int
+}
+
 // Mount mounts an overlay at target: lowers (top layer first) under
 // upper, with work as overlayfs's work directory (same file system as
-// upper). Directories are created as needed.
-func Mount(target string, lowers []string, upper, work string) error {
+// upper). Directories are created as needed. With idmap, the layers are
+// seen through its mapping and the new upper directory is owned by the
+// namespace's root: overlayfs itself cannot be idmapped, but (Linux 5.19+)
+// its layers can, which is what containerd does too.
+func Mount(target string, lowers []string, upper, work string, idmap *IDMap) (err error) {
 	if len(lowers) == 0 {
 		return fmt.Errorf("mounting %s: no image layers", target)
 	}
@@ -27,12 +44,24 @@ func Mount(target string, lowers []string, upper, work string) error {
 			return err
 		}
 	}
-	for _, l := range lowers {
-		if strings.ContainsAny(l, ":,") {
-			return fmt.Errorf("layer path %q contains ':' or ','", l)
+	if idmap != nil {
+		for _, d := range []string{upper, work} {
+			if err := os.Lchown(d, idmap.HostUID, idmap.HostGID); err != nil {
+				return err
+			}
 		}
+		mapped, release, err := mapLayers(target+".lower", lowers, idmap)
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, release()) }()
+		lowers = mapped
 	}
-	opts := "lowerdir=" + strings.Join(lowers, ":") + ",upperdir=" + upper + ",workdir=" + work
+	opts, err := overlayOptions(target, lowers)
+	if err != nil {
+		return err
+	}
+	opts += ",upperdir=" + upper + ",workdir=" + work
 	if len(opts) > maxOptions {
 		return fmt.Errorf("mounting %s: %d layers make overlay options of %d bytes, over the kernel's %d", target, len(lowers), len(opts), maxOptions)
 	}
@@ -40,6 +69,44 @@ func Mount(target string, lowers []string, upper, work string) error {
 		return fmt.Errorf("mounting overlay at %s: %w", target, err)
 	}
 	return nil
+}
+
+func overlayOptions(target string, lowers []string) (string, error) {
+	for _, l := range lowers {
+		if strings.ContainsAny(l, ":,") {
+			return "", fmt.Errorf("layer path %q contains ':' or ','", l)
+		}
+	}
+	opts := "lowerdir=" + strings.Join(lowers, ":")
+	if len(opts) > maxOptions {
+		return "", fmt.Errorf("mounting %s: %d layers make overlay options of %d bytes, over the kernel's %d", target, len(lowers), len(opts), maxOptions)
+	}
+	return opts, nil
+}
+
+// mapLayers attaches an idmapped clone of each layer at dir/<n> for an
+// overlay mount to use. Overlayfs takes private clones of its layers, so
+// release detaches them (and removes dir) as soon as the overlay is
+// mounted.
+func mapLayers(dir string, lowers []string, idmap *IDMap) (mapped []string, release func() error, err error) {
+	release = func() error {
+		var errs []error
+		for _, d := range mapped {
+			errs = append(errs, Unmount(d))
+		}
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		return os.RemoveAll(dir)
+	}
+	for i, l := range lowers {
+		d := filepath.Join(dir, strconv.Itoa(i))
+		if err := Stage(l, d, StageOptions{IDMap: idmap}); err != nil {
+			return nil, nil, errors.Join(err, release())
+		}
+		mapped = append(mapped, d)
+	}
+	return mapped, release, nil
 }
 
 // Unmount unmounts target and everything below it; a target that is not
@@ -75,9 +142,21 @@ func Mounted(target string) bool {
 
 // MountReadOnly mounts the layers (top first) read-only at target: an
 // overlay of lower directories only, or a read-only bind of a single one.
-func MountReadOnly(target string, lowers []string) error {
+// With idmap, the layers are seen through its mapping.
+func MountReadOnly(target string, lowers []string, idmap *IDMap) (err error) {
 	if err := os.MkdirAll(target, 0o755); err != nil {
 		return err
+	}
+	if idmap != nil && len(lowers) == 1 {
+		return Stage(lowers[0], target, StageOptions{ReadOnly: true, IDMap: idmap})
+	}
+	if idmap != nil {
+		mapped, release, err := mapLayers(target+".lower", lowers, idmap)
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, release()) }()
+		lowers = mapped
 	}
 	if len(lowers) == 1 {
 		if err := unix.Mount(lowers[0], target, "", unix.MS_BIND, ""); err != nil {
@@ -89,9 +168,9 @@ func MountReadOnly(target string, lowers []string) error {
 		}
 		return nil
 	}
-	opts := "lowerdir=" + strings.Join(lowers, ":")
-	if len(opts) > maxOptions {
-		return fmt.Errorf("mounting %s: %d layers are too many for one overlay", target, len(lowers))
+	opts, err := overlayOptions(target, lowers)
+	if err != nil {
+		return err
 	}
 	if err := unix.Mount("overlay", target, "overlay", unix.MS_RDONLY, opts); err != nil {
 		return fmt.Errorf("mounting a read-only overlay at %s: %w", target, err)
@@ -137,28 +216,70 @@ func BindBeneath(root, sub, target string, ro bool) error {
 	return nil
 }
 
-// StageRecursiveReadOnly attaches at target a clone of the mount tree at
-// src in which every mount is read-only (mount_setattr with AT_RECURSIVE,
-// Linux 5.12+). A bind of target (runc's rbind) copies those flags, so a
-// container sees src and everything mounted below it read-only; runc 1.1
-// has no "rro" option of its own.
-func StageRecursiveReadOnly(src, target string) error {
-	if err := os.MkdirAll(target, 0o755); err != nil {
+// StageOptions say how Stage changes the mounts it clones.
+type StageOptions struct {
+	// ReadOnly makes every mount of the clone read-only, recursively.
+	ReadOnly bool
+	// IDMap shows the files of every mount of the clone through a user
+	// namespace's ID mapping.
+	IDMap *IDMap
+}
+
+// Stage attaches at target (created as a directory or an empty file, like
+// src) a clone of the mount tree at src changed as o says, with
+// mount_setattr (Linux 5.12+). A bind of target (runc's rbind) copies the
+// changed flags, which is how berth gives runc 1.1 what it has no option
+// for: recursive read-only binds and idmapped binds. A submount whose file
+// system cannot be idmapped is left out of an idmapped (not read-only)
+// clone rather than failing it.
+func Stage(src, target string, o StageOptions) error {
+	st, err := os.Stat(src)
+	if err != nil {
 		return err
 	}
-	fd, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	if st.IsDir() {
+		err = os.MkdirAll(target, 0o755)
+	} else if err = os.MkdirAll(filepath.Dir(target), 0o755); err == nil {
+		err = os.WriteFile(target, nil, 0o644)
+	}
 	if err != nil {
-		return fmt.Errorf("cloning the mounts at %s: %w", src, err)
+		return err
+	}
+	var attr unix.MountAttr
+	if o.ReadOnly {
+		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
+	}
+	if o.IDMap != nil {
+		attr.Attr_set |= unix.MOUNT_ATTR_IDMAP
+		attr.Userns_fd = uint64(o.IDMap.UserNS.Fd())
+	}
+	fd, err := cloneTree(src, unix.AT_RECURSIVE, &attr)
+	if err != nil && o.IDMap != nil && !o.ReadOnly && errors.Is(err, unix.EINVAL) {
+		fd, err = cloneTree(src, 0, &attr)
+	}
+	if err != nil {
+		return err
 	}
 	defer unix.Close(fd)
-	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
-	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
-		return fmt.Errorf("making the mounts at %s read-only: %w", src, err)
-	}
 	if err := unix.MoveMount(fd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return fmt.Errorf("attaching the read-only clone of %s: %w", src, err)
+		return fmt.Errorf("attaching the clone of %s: %w", src, err)
 	}
 	return nil
+}
+
+// cloneTree clones the mount at src (with its submounts when recursive is
+// AT_RECURSIVE) and sets attr on the clone; it returns the detached
+// clone's file descriptor.
+func cloneTree(src string, recursive int, attr *unix.MountAttr) (int, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|uint(recursive))
+	if err != nil {
+		return -1, fmt.Errorf("cloning the mounts at %s: %w", src, err)
+	}
+	if err := unix.MountSetattr(fd, "", uint(unix.AT_EMPTY_PATH|recursive), attr); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("changing the clone of the mounts at %s: %w", src, err)
+	}
+	return fd, nil
 }
 
 // RecursiveReadOnlySupported reports whether the kernel has mount_setattr.

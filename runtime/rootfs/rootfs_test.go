@@ -19,7 +19,7 @@ func TestMountUnmount(t *testing.T) {
 	os.WriteFile(filepath.Join(lower2, "a"), []byte("bottom"), 0o644)
 	os.WriteFile(filepath.Join(lower2, "b"), []byte("b"), 0o644)
 	target, upper, work := filepath.Join(dir, "rootfs"), filepath.Join(dir, "upper"), filepath.Join(dir, "work")
-	if err := Mount(target, []string{lower1, lower2}, upper, work); err != nil {
+	if err := Mount(target, []string{lower1, lower2}, upper, work, nil); err != nil {
 		t.Fatal(err)
 	}
 	if !Mounted(target) {
@@ -51,17 +51,17 @@ func TestMountUnmount(t *testing.T) {
 
 func TestMountRefusesBadInput(t *testing.T) {
 	dir := t.TempDir()
-	if err := Mount(filepath.Join(dir, "t"), nil, filepath.Join(dir, "u"), filepath.Join(dir, "w")); err == nil {
+	if err := Mount(filepath.Join(dir, "t"), nil, filepath.Join(dir, "u"), filepath.Join(dir, "w"), nil); err == nil {
 		t.Error("no layers accepted")
 	}
-	if err := Mount(filepath.Join(dir, "t"), []string{"/a:b"}, filepath.Join(dir, "u"), filepath.Join(dir, "w")); err == nil {
+	if err := Mount(filepath.Join(dir, "t"), []string{"/a:b"}, filepath.Join(dir, "u"), filepath.Join(dir, "w"), nil); err == nil {
 		t.Error("':' in a layer path accepted")
 	}
 	long := make([]string, 200)
 	for i := range long {
 		long[i] = "/" + strings.Repeat("x", 30)
 	}
-	if err := Mount(filepath.Join(dir, "t"), long, filepath.Join(dir, "u"), filepath.Join(dir, "w")); err == nil || !strings.Contains(err.Error(), "over the kernel") {
+	if err := Mount(filepath.Join(dir, "t"), long, filepath.Join(dir, "u"), filepath.Join(dir, "w"), nil); err == nil || !strings.Contains(err.Error(), "over the kernel") {
 		t.Errorf("too many layers: %v", err)
 	}
 }

@@ -32,27 +32,10 @@ const nsfsMagic = 0x6e736673
 // not changed: the namespace is made on a locked thread that is then thrown
 // away.
 func New(dir, name string) (path string, err error) {
-	if name == "" || name == "." || name == ".." || strings.ContainsRune(name, '/') {
-		return "", fmt.Errorf("netns name %q: %w", name, errdefs.ErrInvalidArgument)
-	}
-	if err := ensureSharedMount(dir); err != nil {
+	path, err = prepare(dir, name)
+	if err != nil {
 		return "", err
 	}
-	path = filepath.Join(dir, name)
-	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
-	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return "", fmt.Errorf("netns %s: %w", path, errdefs.ErrAlreadyExists)
-		}
-		return "", fmt.Errorf("creating netns pin: %w", err)
-	}
-	f.Close()
-	defer func() {
-		if err != nil {
-			os.Remove(path)
-		}
-	}()
-
 	errc := make(chan error, 1)
 	go func() {
 		// Never unlocked: when this goroutine returns, the runtime ends
@@ -63,17 +46,55 @@ func New(dir, name string) (path string, err error) {
 			errc <- fmt.Errorf("unshare(CLONE_NEWNET): %w", err)
 			return
 		}
-		src := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-		if err := unix.Mount(src, path, "none", unix.MS_BIND, ""); err != nil {
-			errc <- fmt.Errorf("pinning netns at %s: %w", path, err)
-			return
-		}
-		errc <- nil
+		errc <- bind(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()), path)
 	}()
 	if err := <-errc; err != nil {
+		os.Remove(path)
 		return "", err
 	}
 	return path, nil
+}
+
+// PinProcess pins namespace kind ("net", "user", ...) of process pid at
+// dir/name, which must not exist yet, and returns the pin's path. The
+// namespace then outlives the process.
+func PinProcess(dir, name string, pid int, kind string) (string, error) {
+	path, err := prepare(dir, name)
+	if err != nil {
+		return "", err
+	}
+	if err := bind(fmt.Sprintf("/proc/%d/ns/%s", pid, kind), path); err != nil {
+		os.Remove(path)
+		return "", err
+	}
+	return path, nil
+}
+
+// prepare makes dir a shared mount point and creates the empty file a pin
+// is mounted on.
+func prepare(dir, name string) (string, error) {
+	if name == "" || name == "." || name == ".." || strings.ContainsRune(name, '/') {
+		return "", fmt.Errorf("namespace pin name %q: %w", name, errdefs.ErrInvalidArgument)
+	}
+	if err := ensureSharedMount(dir); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, name)
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return "", fmt.Errorf("namespace pin %s: %w", path, errdefs.ErrAlreadyExists)
+		}
+		return "", fmt.Errorf("creating namespace pin: %w", err)
+	}
+	return path, f.Close()
+}
+
+func bind(src, path string) error {
+	if err := unix.Mount(src, path, "none", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("pinning namespace %s at %s: %w", src, path, err)
+	}
+	return nil
 }
 
 // ensureSharedMount makes dir a mount point with shared propagation, bind
@@ -97,7 +118,7 @@ func ensureSharedMount(dir string) error {
 	return nil
 }
 
-// Remove unpins the namespace at path and deletes the file. The namespace
+// Remove unpins the namespace at path (of any kind) and deletes the file. The namespace
 // itself goes away once no process is left in it. A path that does not
 // exist, or a file that is no longer (or never was) mounted, as after a
 // crash half way through New or Remove, is not an error.

@@ -76,6 +76,10 @@ func newDaemon(t *testing.T, extraConfig string) *daemon {
 	t.Helper()
 	testutil.RequiresRoot(t)
 	dir := t.TempDir()
+	// Searchable by anyone, as /var/lib and /run are: containers in a
+	// user namespace reach their root file systems as nobody.
+	os.Chmod(dir, 0o711)
+	os.Chmod(filepath.Dir(dir), 0o711)
 	d := &daemon{
 		t:      t,
 		Root:   filepath.Join(dir, "root"),
@@ -101,8 +105,9 @@ func newDaemon(t *testing.T, extraConfig string) *daemon {
 		if t.Failed() {
 			t.Logf("berthd log:\n%s", tail(d.logs.String(), 60))
 		}
-		// The netns pin directory is a mount point of its own.
+		// The namespace pin directories are mount points of their own.
 		unix.Unmount(filepath.Join(d.State, "netns"), unix.MNT_DETACH)
+		unix.Unmount(filepath.Join(d.State, "userns"), unix.MNT_DETACH)
 	})
 	return d
 }

@@ -119,7 +119,7 @@ func TestPodLifecycle(t *testing.T) {
 	assertNothingLeft(t, d)
 }
 
-// assertNothingLeft checks that no pod left a trace: records, netns pins,
+// assertNothingLeft checks that no pod left a trace: records, namespace pins,
 // mounts, shims, IP leases.
 func assertNothingLeft(t *testing.T, d *daemon) {
 	t.Helper()
@@ -128,12 +128,14 @@ func assertNothingLeft(t *testing.T, d *daemon) {
 	if len(pods.GetItems()) != 0 || len(ctrs.GetContainers()) != 0 {
 		t.Errorf("left: %d pods, %d containers", len(pods.GetItems()), len(ctrs.GetContainers()))
 	}
-	if ns, _ := os.ReadDir(filepath.Join(d.State, "netns")); len(ns) != 0 {
-		t.Errorf("netns pins left: %v", ns)
+	for _, dir := range []string{"netns", "userns"} {
+		if ns, _ := os.ReadDir(filepath.Join(d.State, dir)); len(ns) != 0 {
+			t.Errorf("%s pins left: %v", dir, ns)
+		}
 	}
 	mounts, _ := os.ReadFile("/proc/self/mountinfo")
 	for _, l := range strings.Split(string(mounts), "\n") {
-		if (strings.Contains(l, d.State+"/") || strings.Contains(l, d.Root+"/")) && !strings.Contains(l, d.State+"/netns ") {
+		if (strings.Contains(l, d.State+"/") || strings.Contains(l, d.Root+"/")) && !strings.Contains(l, d.State+"/netns ") && !strings.Contains(l, d.State+"/userns ") {
 			t.Errorf("mount left: %s", l)
 		}
 	}
