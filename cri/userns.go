@@ -11,11 +11,16 @@ import (
 	"github.com/berth-runtime/berth/store"
 )
 
-// podUserNS translates a pod's UsernsOptions: NODE (or none) is the host's
-// user namespace; POD is one user namespace for the whole pod with the
+// podUserNS translates a pod's UsernsOptions: NODE is the host's user
+// namespace; POD is one user namespace for the whole pod with the
 // request's single UID and GID mapping; CONTAINER and TARGET are refused,
-// as the CRI asks of runtimes that do not have them.
+// as the CRI asks of runtimes that do not have them. No options at all
+// (older kubelets) is the host's too: the CRI's "POD mode must be assumed"
+// for them comes with no mappings, i.e. what pods always had.
 func (s *Server) podUserNS(o *runtimeapi.UserNamespace) (uids, gids []specs.LinuxIDMapping, err error) {
+	if o == nil {
+		return nil, nil, nil
+	}
 	switch o.GetMode() {
 	case runtimeapi.NamespaceMode_NODE:
 		return nil, nil, nil

@@ -116,11 +116,14 @@ stop_berthd() {
 		fi
 	fi
 	rm -f "$PIDFILE"
-	# berthd bind-mounts <state>/netns onto itself to pin pod netns there and
-	# leaves that mount at shutdown; drop it once no netns is pinned.
-	if mountpoint -q "$STATE/netns" 2>/dev/null && [ -z "$(ls -A "$STATE/netns")" ]; then
-		umount "$STATE/netns" && log "unmounted $STATE/netns"
-	fi
+	# berthd bind-mounts <state>/netns and <state>/userns onto themselves to
+	# pin pods' namespaces there and leaves those mounts at shutdown; drop
+	# them once nothing is pinned.
+	for pins in "$STATE/netns" "$STATE/userns"; do
+		if mountpoint -q "$pins" 2>/dev/null && [ -z "$(ls -A "$pins")" ]; then
+			umount "$pins" && log "unmounted $pins"
+		fi
+	done
 	# Our private bridge, once no pod uses it (the bridge plugin leaves it behind).
 	if [ -n "$BRIDGE" ] && ip link show "$BRIDGE" >/dev/null 2>&1; then
 		if [ -z "$(ls "/sys/class/net/$BRIDGE/brif" 2>/dev/null)" ]; then

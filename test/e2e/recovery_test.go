@@ -79,8 +79,9 @@ func TestRestartRecovery(t *testing.T) {
 }
 
 // TestKillDuringConcurrentCreates kills berthd in the middle of a batch of
-// concurrent pod and container creations. After a restart every object is
-// whole or gone, and removing the whole ones leaves nothing behind.
+// concurrent pod and container creations, half of the pods with user
+// namespaces. After a restart every object is whole or gone, and removing
+// the whole ones leaves nothing behind.
 func TestKillDuringConcurrentCreates(t *testing.T) {
 	d, img, _ := podDaemon(t, "")
 	const n = 8
@@ -90,6 +91,12 @@ func TestKillDuringConcurrentCreates(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			pod := podConfig(t, fmt.Sprintf("batch-%d", i))
+			if i%2 == 1 {
+				// Half the pods have user namespaces: more pins to undo.
+				pod.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{
+					UsernsOptions: usernsOptions(usernsHostID + uint32(i)*65536),
+				}}
+			}
 			resp, err := d.RT.RunPodSandbox(ctxT(t), &runtimeapi.RunPodSandboxRequest{Config: pod})
 			if err != nil {
 				return
