@@ -18,6 +18,8 @@ type criPods struct {
 	image  string // the busybox image, already pulled
 	logDir string
 	seq    int
+	// userns gives each pod a user namespace (65536 IDs from 2^21).
+	userns bool
 }
 
 // pod is one running pod: its sandbox and its one container.
@@ -28,12 +30,19 @@ type podTimes struct{ run, create, start, wait, total time.Duration }
 
 func (c *criPods) sandboxConfig(n int) *runtimeapi.PodSandboxConfig {
 	name := fmt.Sprintf("bench-%d", n)
-	return &runtimeapi.PodSandboxConfig{
+	cfg := &runtimeapi.PodSandboxConfig{
 		Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Namespace: "bench", Uid: fmt.Sprintf("%s-%d", name, time.Now().UnixNano())},
 		Hostname:     name,
 		LogDirectory: filepath.Join(c.logDir, name),
 		Linux:        &runtimeapi.LinuxPodSandboxConfig{CgroupParent: cgroupParent},
 	}
+	if c.userns {
+		m := []*runtimeapi.IDMapping{{ContainerId: 0, HostId: 1 << 21, Length: 65536}}
+		cfg.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{
+			UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: m, Gids: m},
+		}}
+	}
+	return cfg
 }
 
 // start runs one pod whose container sleeps, and returns when

@@ -207,7 +207,10 @@ type berthdOpts struct {
 // startBerthd starts a private berthd on root and waits until its CRI
 // socket answers and its pod network is ready.
 func startBerthd(bin, root string, o berthdOpts) *berthd {
-	os.MkdirAll(root, 0o700)
+	// Searchable by anyone, like /var/lib: pods with user namespaces
+	// reach their root file systems as nobody.
+	os.MkdirAll(root, 0o711)
+	os.Chmod(root, 0o711)
 	sock := filepath.Join(root, "state", "berth.sock")
 	cmd := exec.Command(filepath.Join(bin, "berthd"), "--config", o.config,
 		"--root", filepath.Join(root, "root"), "--state", filepath.Join(root, "state"), "--log-level", o.logLevel)

@@ -116,9 +116,10 @@ type berthPods struct {
 
 func (e *podEnv) startBerth(name string) *berthPods {
 	root := filepath.Join(e.base, name)
-	if err := os.MkdirAll(root, 0o700); err != nil {
+	if err := os.MkdirAll(root, 0o711); err != nil {
 		fail(err)
 	}
+	os.Chmod(root, 0o711) // see startBerthd
 	cfg := filepath.Join(root, "berthd.toml")
 	conf := fmt.Sprintf("[cni]\nconf_dir = %q\ndefault_bridge = %q\ndefault_subnet = %q\n", filepath.Join(root, "cni"), berthBridge, berthSubnet)
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
@@ -208,6 +209,14 @@ func podBench(e *podEnv, n int, withCtrd bool) {
 		fail(fmt.Errorf("berth: %w", err))
 	}
 	server := rpcDurations(b.logPath, off)
+	// The same pods with a user namespace each: what the namespace, its
+	// pinning and the idmapped layers and files cost.
+	b.userns = true
+	usernsT, err := b.measure(ctx, n)
+	if err != nil {
+		fail(fmt.Errorf("berth with user namespaces: %w", err))
+	}
+	b.userns = false
 	conflist := b.conflist()
 	b.stop()
 
@@ -235,6 +244,8 @@ func podBench(e *podEnv, n int, withCtrd bool) {
 	}
 	fmt.Printf("  %-50s %10s %10s\n", "  (the same without the CNI DEL)", ms(quantile(noDel, 0.5)), ms(quantile(noDel, 0.9)))
 	fmt.Printf("  %-50s %10s %10s\n", "berth", ms(bm), ms(bp))
+	um, up, usteps := podSummary(usernsT)
+	fmt.Printf("  %-50s %10s %10s\n", "berth, pod with a user namespace", ms(um), ms(up))
 	var cm, cp time.Duration
 	var csteps string
 	if ctrdT != nil {
@@ -250,6 +261,7 @@ func podBench(e *podEnv, n int, withCtrd bool) {
 	fmt.Printf("  where the time goes (medians):\n")
 	fmt.Printf("    limit:             %s\n", lsteps)
 	fmt.Printf("    berth, client:     %s\n", bsteps)
+	fmt.Printf("    berth, userns:     %s\n", usteps)
 	fmt.Printf("    berth, berthd log: %s\n", serverSteps(server))
 	if ctrdT != nil {
 		fmt.Printf("    containerd:        %s\n", csteps)
