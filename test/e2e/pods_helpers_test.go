@@ -45,6 +45,22 @@ func podDaemon(t *testing.T, extra string, opts ...testutil.ImageOption) (*daemo
 	return d, reg.Ref("busybox:latest"), subnet
 }
 
+// volumeDaemon is a daemon with a private pod network, the busybox image
+// and a second image of several layers (testutil.WhiteoutImage) pulled,
+// for image volumes. It returns busybox's name and the second image's
+// name and id.
+func volumeDaemon(t *testing.T) (d *daemon, img, volRef, volID string) {
+	t.Helper()
+	reg := testutil.NewRegistry(t)
+	reg.Push(t, "busybox:latest", testutil.BusyboxImage(t))
+	reg.Push(t, "data:1", testutil.WhiteoutImage(t))
+	cniCfg, _ := cniConfig(t)
+	d = newDaemon(t, cniCfg)
+	img, volRef = reg.Ref("busybox:latest"), reg.Ref("data:1")
+	mustPull(t, d, img)
+	return d, img, volRef, mustPull(t, d, volRef)
+}
+
 func podConfig(t *testing.T, name string) *runtimeapi.PodSandboxConfig {
 	return &runtimeapi.PodSandboxConfig{
 		Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Namespace: "default", Uid: name + "-uid", Attempt: 1},

@@ -152,14 +152,7 @@ func TestOOMKilled(t *testing.T) {
 // of it) is read-only in the container; a sub path leaving the image is
 // refused; the image stays while a container mounts it.
 func TestImageVolumes(t *testing.T) {
-	reg := testutil.NewRegistry(t)
-	reg.Push(t, "busybox:latest", testutil.BusyboxImage(t))
-	reg.Push(t, "data:1", testutil.WhiteoutImage(t))
-	cniCfg, _ := cniConfig(t)
-	d := newDaemon(t, cniCfg)
-	img := reg.Ref("busybox:latest")
-	mustPull(t, d, img)
-	volID := mustPull(t, d, reg.Ref("data:1"))
+	d, img, volRef, volID := volumeDaemon(t)
 	pod := podConfig(t, "vols")
 	podID := runPod(t, d, pod)
 	c := containerConfig("reader", img, "sleep 1000")
@@ -194,7 +187,7 @@ func TestImageVolumes(t *testing.T) {
 	if res, _ := d.RT.ExecSync(ctxT(t), &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"cat", "/vol/data/opaque/new.txt"}}); string(res.GetStdout()) != testutil.WhiteoutNewText {
 		t.Errorf("image volume after RemoveImage: %q", res.GetStdout())
 	}
-	mustPull(t, d, reg.Ref("data:1"))
+	mustPull(t, d, volRef)
 	bad := containerConfig("escape", img, "true")
 	bad.Mounts = []*runtimeapi.Mount{{ContainerPath: "/x", Image: &runtimeapi.ImageSpec{Image: volID}, ImageSubPath: "../../etc", Readonly: true}}
 	if _, err := d.RT.CreateContainer(ctxT(t), &runtimeapi.CreateContainerRequest{PodSandboxId: podID, Config: bad}); err == nil {

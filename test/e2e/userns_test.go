@@ -10,8 +10,6 @@ import (
 
 	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-
-	"github.com/berth-runtime/berth/test/testutil"
 )
 
 // usernsHostID is where the test pods' IDs start on the host: far from
@@ -44,14 +42,7 @@ func fileOwner(t *testing.T, path string) string {
 // sysctls apply, /sys mounts), exec joins it, and the namespace survives a
 // berthd crash.
 func TestUserNamespacePod(t *testing.T) {
-	reg := testutil.NewRegistry(t)
-	reg.Push(t, "busybox:latest", testutil.BusyboxImage(t))
-	reg.Push(t, "data:1", testutil.WhiteoutImage(t))
-	cniCfg, _ := cniConfig(t)
-	d := newDaemon(t, cniCfg)
-	img := reg.Ref("busybox:latest")
-	mustPull(t, d, img)
-	layered := mustPull(t, d, reg.Ref("data:1"))
+	d, img, _, layered := volumeDaemon(t)
 	st, err := d.RT.Status(ctxT(t), &runtimeapi.StatusRequest{})
 	if err != nil {
 		t.Fatal(err)
