@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +11,8 @@ import (
 
 	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-runtime/berth/streaming/streamingtest"
 )
 
 // usernsHostID is where the test pods' IDs start on the host: far from
@@ -39,8 +42,8 @@ func fileOwner(t *testing.T, path string) string {
 // the container's root (idmapped mounts), what the container writes lands
 // on the host under the mapped IDs (layer) or the host's own (volume), the
 // pod's network namespace belongs to the user namespace (its net.*
-// sysctls apply, /sys mounts), exec joins it, and the namespace survives a
-// berthd crash.
+// sysctls apply, /sys mounts, port-forward reaches it), exec joins it, and
+// the namespace survives a berthd crash.
 func TestUserNamespacePod(t *testing.T) {
 	d, img, _, layered := volumeDaemon(t)
 	st, err := d.RT.Status(ctxT(t), &runtimeapi.StatusRequest{})
@@ -122,6 +125,35 @@ func TestUserNamespacePod(t *testing.T) {
 	if out := string(res.Stdout); !strings.HasPrefix(out, "0\n") || !strings.Contains(out, fmt.Sprint(usernsHostID)) {
 		t.Errorf("exec: %q", out)
 	}
+
+	// Port-forward enters the network namespace the pod's user namespace
+	// owns.
+	echo := containerConfig("echo", img, "echo listening; exec nc -ll -p 8080 -e cat")
+	echoID := createContainer(t, d, podID, pod, echo)
+	startContainer(t, d, echoID)
+	waitLog(t, logPath(pod, echo), "listening")
+	pfResp, err := d.RT.PortForward(ctxT(t), &runtimeapi.PortForwardRequest{PodSandboxId: podID, Port: []int32{8080}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := streamingtest.DialPortForward(ctxT(t), pfResp.Url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	waitFor(t, "an echo through port-forward", func() bool {
+		s, err := pf.Open(8080)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		buf := make([]byte, 6)
+		if _, err := fmt.Fprint(s, "hello\n"); err != nil {
+			return false
+		}
+		_, err = io.ReadFull(s, buf)
+		return err == nil && string(buf) == "hello\n"
+	})
 
 	// Refused in this pod: the host's user namespace, other mappings,
 	// privileged. Nothing is left of them.
