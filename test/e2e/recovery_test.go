@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -213,4 +216,59 @@ func TestShimKilled(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestKubeletRetries: the kubelet gives up on a slow RunPodSandbox or
+// CreateContainer and sends the same request again. The retry gets the
+// object the first request made (while that is still being made, or after
+// it was finished for nobody), never a second one; once someone received
+// it, the name is taken.
+func TestKubeletRetries(t *testing.T) {
+	d, img, _ := podDaemon(t, "")
+	impatient := func() context.Context {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	pod := podConfig(t, "retried")
+	if _, err := d.RT.RunPodSandbox(impatient(), &runtimeapi.RunPodSandboxRequest{Config: pod}); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("RunPodSandbox within 5 ms: %v, want DeadlineExceeded", err)
+	}
+	// At once: the first request is most likely still running.
+	podID := runPod(t, d, pod)
+	if _, err := d.RT.RunPodSandbox(ctxT(t), &runtimeapi.RunPodSandboxRequest{Config: pod}); status.Code(err) != codes.AlreadyExists {
+		t.Errorf("third RunPodSandbox: %v, want AlreadyExists", err)
+	}
+	pods, err := d.RT.ListPodSandbox(ctxT(t), &runtimeapi.ListPodSandboxRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pods.Items) != 1 || pods.Items[0].Id != podID || pods.Items[0].State != runtimeapi.PodSandboxState_SANDBOX_READY {
+		t.Errorf("pods after the retry: %v, want %s ready", pods.Items, podID)
+	}
+
+	c := containerConfig("retried", img, "sleep 1000")
+	req := &runtimeapi.CreateContainerRequest{PodSandboxId: podID, Config: c, SandboxConfig: pod}
+	if _, err := d.RT.CreateContainer(impatient(), req); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("CreateContainer within 5 ms: %v, want DeadlineExceeded", err)
+	}
+	// Later: the first request has most likely finished, for nobody. (On
+	// a loaded machine it may not have reached berthd at all; the retry
+	// then makes the container: one either way.)
+	sleep(500)
+	id := createContainer(t, d, podID, pod, c)
+	if _, err := d.RT.CreateContainer(ctxT(t), req); status.Code(err) != codes.AlreadyExists {
+		t.Errorf("third CreateContainer: %v, want AlreadyExists", err)
+	}
+	ctrs, err := d.RT.ListContainers(ctxT(t), &runtimeapi.ListContainersRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ctrs.Containers) != 1 || ctrs.Containers[0].Id != id {
+		t.Errorf("containers after the retry: %v, want %s", ctrs.Containers, id)
+	}
+	startContainer(t, d, id)
+	waitState(t, d, id, runtimeapi.ContainerState_CONTAINER_RUNNING)
+	d.removeAllPods()
+	assertNothingLeft(t, d)
 }
