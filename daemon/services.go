@@ -87,9 +87,10 @@ func startServices(ctx context.Context, cfg config.Config, db *store.DB, images 
 	if err != nil {
 		return nil, err
 	}
-	// Pods' user namespaces need idmapped mounts of the layers (root) and
-	// of the pods' files (state).
-	usernsErr := userns.Probe([]string{shimBin, "pause"}, cfg.Root, cfg.State)
+	// Pods' user namespaces need idmapped mounts of the layers (root), of
+	// the pods' files (state) and of tmpfs, the pods' /dev/shm (Linux 6.3+;
+	// the host's /dev/shm stands for it).
+	usernsErr := userns.Probe([]string{shimBin, "pause"}, cfg.Root, cfg.State, "/dev/shm")
 	if usernsErr != nil {
 		log.Info("pods cannot have user namespaces", "reason", usernsErr)
 	}
