@@ -11,7 +11,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 # Packages whose tests need root (they call RequiresRoot / requiresRoot).
 ROOT_PKGS = $(shell bash hack/root-pkgs.sh)
 
-.PHONY: all build deps test test-unit test-root test-e2e fuzz bench demo install clean vet verify
+.PHONY: all build deps test test-unit test-root test-e2e fuzz bench demo install clean vet
 
 all: build
 

@@ -75,8 +75,8 @@ conf_get() { sed -n "s/^$1 *= *\"\\(.*\\)\"/\\1/p" "$CONFIG" | head -1; }
 ENDPOINT=$(conf_get listen)
 STATE=$(conf_get state)
 ROOT=$(conf_get root)
-CNI_DIR=$(sed -n 's/^conf_dir *= *"\(.*\)"/\1/p' "$CONFIG" | head -1)
-BRIDGE=$(sed -n 's/^default_bridge *= *"\(.*\)"/\1/p' "$CONFIG" | head -1)
+CNI_DIR=$(conf_get conf_dir)
+BRIDGE=$(conf_get default_bridge)
 SOCK=${ENDPOINT#unix://}
 [ -n "$SOCK" ] && [ -n "$STATE" ] || { log "cannot read listen/state from $CONFIG"; exit 2; }
 DIR=$(dirname "$SOCK")

@@ -9,7 +9,7 @@ packages=(
   containernetworking-plugins  # bridge, host-local, loopback, portmap, firewall in /usr/lib/cni
   iptables                     # used by the portmap and bridge plugins
   busybox-static               # /bin/busybox: the offline test images are built from it
-  gzip pigz zstd               # the benchmark's decompression reference
+  gzip                         # the benchmark's decompression reference (gzip -dc)
   iproute2 util-linux          # ip netns, nsenter, mount
   ca-certificates
 )

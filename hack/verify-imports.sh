@@ -19,6 +19,9 @@ layer() {
   esac
 }
 
+# Not a process substitution: a failing go list must fail the check, not
+# leave it nothing to check.
+pkgs=$(go list -f '{{.ImportPath}} {{join .Imports " "}}' ./...)
 fail=0
 while read -r pkg imports; do
   pl=$(layer "$pkg")
@@ -35,5 +38,5 @@ while read -r pkg imports; do
       echo "verify-imports: $pkg imports test/hack package $imp"; fail=1
     fi
   done
-done < <(go list -f '{{.ImportPath}} {{join .Imports " "}}' ./... 2>/dev/null)
+done <<<"$pkgs"
 exit $fail

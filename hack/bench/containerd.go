@@ -8,10 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -108,60 +107,29 @@ func containerdBench(e *podEnv, berthConflist []byte, n int) (version string, ti
 	}
 	cmd := exec.Command(bin, "--config", filepath.Join(dir, "config.toml"))
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		fail(fmt.Errorf("starting containerd: %w", err))
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	alive := func() bool {
-		select {
-		case <-exited:
-			return false
-		default:
-			return true
-		}
-	}
-	conn, err := grpc.NewClient("unix://"+filepath.Join(dir, "run", "containerd.sock"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	d, err := startCRIDaemon(cmd, filepath.Join(dir, "run", "containerd.sock"))
 	if err != nil {
-		fail(err)
+		fail(fmt.Errorf("containerd (log %s): %w", logf.Name(), err))
 	}
-	rt := runtimeapi.NewRuntimeServiceClient(conn)
-	pods := &criPods{rt: rt, image: e.busybox, logDir: filepath.Join(dir, "logs")}
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
+	pods := &criPods{rt: d.rt, image: e.busybox, logDir: filepath.Join(dir, "logs")}
+	stop := sync.OnceFunc(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		if alive() {
+		if d.alive() {
 			pods.removeAll(ctx)
 		}
-		conn.Close()
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
+		d.stop()
 		if _, err := os.Stat("/sys/class/net/" + ctrdBridge); err == nil {
 			exec.Command("ip", "link", "del", ctrdBridge).Run()
 		}
-	}
+	})
 	atExit(stop)
 	defer stop()
 
 	ctx := context.Background()
-	version, err = waitCRI(ctx, rt, alive)
-	if err != nil {
-		fail(fmt.Errorf("containerd (log %s): %w", logf.Name(), err))
-	}
-	img := runtimeapi.NewImageServiceClient(conn)
 	for _, ref := range []string{e.pause, e.busybox} {
 		pctx, cancel := context.WithTimeout(ctx, time.Minute)
-		_, err := img.PullImage(pctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: ref}})
+		_, err := d.img.PullImage(pctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: ref}})
 		cancel()
 		if err != nil {
 			fail(fmt.Errorf("containerd: PullImage %s: %w", ref, err))
@@ -177,35 +145,19 @@ func containerdBench(e *podEnv, berthConflist []byte, n int) (version string, ti
 	if err != nil {
 		fail(fmt.Errorf("containerd (log %s): %w", logf.Name(), err))
 	}
-	return version, times, ""
+	return d.version, times, ""
 }
 
 // containerdConflist is berth's pod network (the same plugins and
 // options) on the containerd bridge and subnet, leases in ipamDir.
 func containerdConflist(berth []byte, ipamDir string) ([]byte, error) {
-	type obj = map[string]any
-	var conf obj
-	if err := json.Unmarshal(berth, &conf); err != nil {
-		return nil, fmt.Errorf("berth's pod network: %w", err)
-	}
-	plugins, _ := conf["plugins"].([]any)
-	if len(plugins) == 0 {
-		return nil, fmt.Errorf("berth's pod network has no plugins")
-	}
-	bridge, _ := plugins[0].(obj)
-	ipam, _ := bridge["ipam"].(obj)
-	if bridge["type"] != "bridge" || ipam == nil {
-		return nil, fmt.Errorf("berth's pod network does not start with a bridge")
+	conf, bridge, ipam, err := podNetwork(berth)
+	if err != nil {
+		return nil, err
 	}
 	bridge["bridge"] = ctrdBridge
-	ipam["ranges"] = [][]obj{{{"subnet": ctrdSubnet}}}
+	ipam["ranges"] = [][]jsonObj{{{"subnet": ctrdSubnet}}}
 	ipam["dataDir"] = ipamDir
 	conf["name"] = "bench-ctrd"
 	return json.MarshalIndent(conf, "", "  ")
-}
-
-func must(err error) {
-	if err != nil {
-		fail(err)
-	}
 }

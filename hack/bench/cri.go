@@ -180,18 +180,11 @@ func waitCRI(ctx context.Context, rt runtimeapi.RuntimeServiceClient, alive func
 // summary of a series of pod times: median and p90 of the totals, medians
 // of the steps.
 func podSummary(ts []podTimes) (med, p90 time.Duration, steps string) {
-	pick := func(f func(podTimes) time.Duration) []time.Duration {
-		var out []time.Duration
-		for _, t := range ts {
-			out = append(out, f(t))
-		}
-		return out
-	}
-	tot := pick(func(t podTimes) time.Duration { return t.total })
+	tot := pick(ts, func(t podTimes) time.Duration { return t.total })
 	steps = fmt.Sprintf("RunPodSandbox %s, CreateContainer %s, StartContainer %s, →RUNNING %s",
-		ms(quantile(pick(func(t podTimes) time.Duration { return t.run }), 0.5)),
-		ms(quantile(pick(func(t podTimes) time.Duration { return t.create }), 0.5)),
-		ms(quantile(pick(func(t podTimes) time.Duration { return t.start }), 0.5)),
-		ms(quantile(pick(func(t podTimes) time.Duration { return t.wait }), 0.5)))
+		ms(quantile(pick(ts, func(t podTimes) time.Duration { return t.run }), 0.5)),
+		ms(quantile(pick(ts, func(t podTimes) time.Duration { return t.create }), 0.5)),
+		ms(quantile(pick(ts, func(t podTimes) time.Duration { return t.start }), 0.5)),
+		ms(quantile(pick(ts, func(t podTimes) time.Duration { return t.wait }), 0.5)))
 	return quantile(tot, 0.5), quantile(tot, 0.9), steps
 }

@@ -88,9 +88,6 @@ func limitBench(e *podEnv, berthConflist []byte, n int) ([]limitTimes, error) {
 	return out, nil
 }
 
-// fullChain names the plugins of berth's pod network, for the report.
-var fullChain = "bridge"
-
 func limitOnce(cni *libcni.CNIConfig, list, full *libcni.NetworkConfigList, runc func(...string) *exec.Cmd, bundle, id string) (limitTimes, error) {
 	var t limitTimes
 	t0 := time.Now()
@@ -130,56 +127,63 @@ func limitOnce(cni *libcni.CNIConfig, list, full *libcni.NetworkConfigList, runc
 	}
 	t4 := time.Now()
 	t = limitTimes{run: t1.Sub(t0), state: t2.Sub(t1), add: t3.Sub(t2), del: t4.Sub(t3), total: t4.Sub(t0)}
-	if full != nil {
-		rt.ContainerID = id + "-full"
-		if _, err := cni.AddNetworkList(ctx, full, rt); err != nil {
-			return t, fmt.Errorf("CNI ADD (berth's whole network): %w", err)
-		}
-		t5 := time.Now()
-		if err := cni.DelNetworkList(ctx, full, rt); err != nil {
-			return t, fmt.Errorf("CNI DEL (berth's whole network): %w", err)
-		}
-		t.addFull, t.delFull = t5.Sub(t4), time.Since(t5)
+	rt.ContainerID = id + "-full"
+	if _, err := cni.AddNetworkList(ctx, full, rt); err != nil {
+		return t, fmt.Errorf("CNI ADD (berth's whole network): %w", err)
 	}
+	t5 := time.Now()
+	if err := cni.DelNetworkList(ctx, full, rt); err != nil {
+		return t, fmt.Errorf("CNI DEL (berth's whole network): %w", err)
+	}
+	t.addFull, t.delFull = t5.Sub(t4), time.Since(t5)
 	return t, nil
 }
 
-// limitConflist is berth's pod network reduced to its bridge plugin (with
-// host-local IPAM), or whole, leases in its own directory. Without berth's
-// (empty input) it is the same bridge and subnet with berth's bridge
-// options, and there is no whole network (nil).
-func limitConflist(berth []byte, ipamDir string, whole bool) (*libcni.NetworkConfigList, error) {
-	type obj = map[string]any
-	var conf obj
-	if len(berth) == 0 || json.Unmarshal(berth, &conf) != nil {
-		if whole {
-			return nil, nil
-		}
-		conf = obj{"cniVersion": "1.0.0", "plugins": []any{obj{
-			"type": "bridge", "bridge": berthBridge, "isGateway": true, "ipMasq": true, "hairpinMode": true,
-			"ipam": obj{"type": "host-local", "ranges": [][]obj{{{"subnet": berthSubnet}}}, "routes": []obj{{"dst": "0.0.0.0/0"}}},
-		}}}
+// jsonObj is a JSON object of a CNI config, rewritten in place.
+type jsonObj = map[string]any
+
+// podNetwork parses berth's pod network (the conflist berthd wrote) and
+// returns it with its first plugin, the bridge, and the bridge's IPAM
+// section.
+func podNetwork(berth []byte) (conf, bridge, ipam jsonObj, err error) {
+	if err := json.Unmarshal(berth, &conf); err != nil {
+		return nil, nil, nil, fmt.Errorf("berth's pod network: %w", err)
 	}
 	plugins, _ := conf["plugins"].([]any)
 	if len(plugins) == 0 {
-		return nil, fmt.Errorf("berth's pod network has no plugins")
+		return nil, nil, nil, fmt.Errorf("berth's pod network has no plugins")
 	}
-	bridge, _ := plugins[0].(obj)
-	ipam, _ := bridge["ipam"].(obj)
+	bridge, _ = plugins[0].(jsonObj)
+	ipam, _ = bridge["ipam"].(jsonObj)
 	if bridge["type"] != "bridge" || ipam == nil {
-		return nil, fmt.Errorf("berth's pod network does not start with a bridge: %s", berth)
+		return nil, nil, nil, fmt.Errorf("berth's pod network does not start with a bridge: %s", berth)
+	}
+	return conf, bridge, ipam, nil
+}
+
+// pluginChain names the plugins of berth's pod network, for the report:
+// "bridge+portmap+firewall".
+func pluginChain(berth []byte) string {
+	var conf struct{ Plugins []struct{ Type string } }
+	json.Unmarshal(berth, &conf)
+	var types []string
+	for _, p := range conf.Plugins {
+		types = append(types, p.Type)
+	}
+	return strings.Join(types, "+")
+}
+
+// limitConflist is berth's pod network reduced to its bridge plugin (with
+// host-local IPAM), or whole, leases in its own directory.
+func limitConflist(berth []byte, ipamDir string, whole bool) (*libcni.NetworkConfigList, error) {
+	conf, bridge, ipam, err := podNetwork(berth)
+	if err != nil {
+		return nil, err
 	}
 	ipam["dataDir"] = ipamDir
 	conf["name"] = "bench-limit"
 	if whole {
 		conf["name"] = "bench-limit-full"
-		var types []string
-		for _, p := range plugins {
-			if m, ok := p.(obj); ok {
-				types = append(types, fmt.Sprint(m["type"]))
-			}
-		}
-		fullChain = strings.Join(types, "+")
 	} else {
 		conf["plugins"] = []any{bridge}
 	}
@@ -276,25 +280,16 @@ func extractImage(img v1.Image, dir string) error {
 	}
 }
 
-func limitSummary(ts []limitTimes) (med, p90 time.Duration, steps string) {
-	pick := func(f func(limitTimes) time.Duration) []time.Duration {
-		var out []time.Duration
-		for _, t := range ts {
-			out = append(out, f(t))
-		}
-		return out
-	}
-	tot := pick(func(t limitTimes) time.Duration { return t.total })
-	steps = fmt.Sprintf("runc run -d %s, runc state %s, CNI ADD %s, CNI DEL %s",
-		ms(quantile(pick(func(t limitTimes) time.Duration { return t.run }), 0.5)),
-		ms(quantile(pick(func(t limitTimes) time.Duration { return t.state }), 0.5)),
-		ms(quantile(pick(func(t limitTimes) time.Duration { return t.add }), 0.5)),
-		ms(quantile(pick(func(t limitTimes) time.Duration { return t.del }), 0.5)))
-	if ts[0].addFull > 0 {
-		steps += fmt.Sprintf("; berth's whole network (%s): ADD %s, DEL %s",
-			fullChain, ms(quantile(pick(func(t limitTimes) time.Duration { return t.addFull }), 0.5)),
-			ms(quantile(pick(func(t limitTimes) time.Duration { return t.delFull }), 0.5)))
-	}
+func limitSummary(ts []limitTimes, chain string) (med, p90 time.Duration, steps string) {
+	tot := pick(ts, func(t limitTimes) time.Duration { return t.total })
+	steps = fmt.Sprintf("runc run -d %s, runc state %s, CNI ADD %s, CNI DEL %s; berth's whole network (%s): ADD %s, DEL %s",
+		ms(quantile(pick(ts, func(t limitTimes) time.Duration { return t.run }), 0.5)),
+		ms(quantile(pick(ts, func(t limitTimes) time.Duration { return t.state }), 0.5)),
+		ms(quantile(pick(ts, func(t limitTimes) time.Duration { return t.add }), 0.5)),
+		ms(quantile(pick(ts, func(t limitTimes) time.Duration { return t.del }), 0.5)),
+		chain,
+		ms(quantile(pick(ts, func(t limitTimes) time.Duration { return t.addFull }), 0.5)),
+		ms(quantile(pick(ts, func(t limitTimes) time.Duration { return t.delFull }), 0.5)))
 	return quantile(tot, 0.5), quantile(tot, 0.9), steps
 }
 

@@ -31,12 +31,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	gremote "github.com/google/go-containerregistry/pkg/v1/remote"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -110,13 +110,9 @@ func pullBench(bin, dir string, runs int, layerSize int64) {
 	if err != nil {
 		fail(err)
 	}
-	srv := httptest.NewServer(registry.New(registry.Logger(nopLogger())))
+	srv, host := serveImages(map[string]v1.Image{"bench/pull:1": img})
 	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
-	ref, _ := name.ParseReference(host + "/bench/pull:1")
-	if err := gremote.Write(ref, img); err != nil {
-		fail(err)
-	}
+	ref := host + "/bench/pull:1"
 	layers, _ := img.Layers()
 	var compressed, uncompressed int64
 	for _, l := range layers {
@@ -161,66 +157,69 @@ func pullBench(bin, dir string, runs int, layerSize int64) {
 
 	// berth: PullImage through the CRI socket; RemoveImage (and its GC)
 	// between runs, untimed.
-	// A private CNI config directory: berthd writes its default network
-	// there (with no config at all it would write into /etc/cni/net.d).
-	cfg := filepath.Join(dir, "berthd.toml")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, "[cni]\nconf_dir = %q\ndefault_bridge = %q\ndefault_subnet = %q\n", filepath.Join(dir, "cni"), berthBridge, berthSubnet), 0o644); err != nil {
-		fail(err)
-	}
-	d := startBerthd(bin, filepath.Join(dir, "berthd"), berthdOpts{config: cfg, logLevel: "warn", stderr: os.Stderr})
+	d := startBerthd(bin, filepath.Join(dir, "berthd"), berthdOpts{logLevel: "warn", stderr: os.Stderr})
+	atExit(d.stop) // fail exits without running defers
 	defer d.stop()
 	var pulls []time.Duration
 	for r := 0; r < runs; r++ {
 		dropCaches()
 		start := time.Now()
-		_, err := d.img.PullImage(context.Background(), &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: ref.String()}})
+		_, err := d.img.PullImage(context.Background(), &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: ref}})
 		if err != nil {
 			fail(fmt.Errorf("PullImage: %w", err))
 		}
 		pulls = append(pulls, time.Since(start))
-		if _, err := d.img.RemoveImage(context.Background(), &runtimeapi.RemoveImageRequest{Image: &runtimeapi.ImageSpec{Image: ref.String()}}); err != nil {
+		if _, err := d.img.RemoveImage(context.Background(), &runtimeapi.RemoveImageRequest{Image: &runtimeapi.ImageSpec{Image: ref}}); err != nil {
 			fail(err)
 		}
 	}
 	mib := func(n int64) float64 { return float64(n) / (1 << 20) }
 	fmt.Printf("image pull: 4 gzip layers, %.0f MiB compressed, %.0f MiB unpacked, loopback registry, median of %d\n", mib(compressed), mib(uncompressed), runs)
 	fmt.Printf("  %-44s %8s %12s\n", "", "median", "MiB/s out")
-	g, p := median(gunzip), median(pulls)
+	g, p := quantile(gunzip, 0.5), quantile(pulls, 0.5)
 	fmt.Printf("  %-44s %8s %12.0f\n", "limit: gzip -dc of each blob to disk, 1 core", g.Round(time.Millisecond), mib(uncompressed)/g.Seconds())
 	fmt.Printf("  %-44s %8s %12.0f\n", "berth: PullImage (fetch+verify+unpack+sync)", p.Round(time.Millisecond), mib(uncompressed)/p.Seconds())
 	fmt.Printf("  %-44s %8.2fx   (goal: ≤ 1.30x)\n\n", "berth / limit", p.Seconds()/g.Seconds())
 }
 
-type berthd struct {
-	cmd    *exec.Cmd
-	conn   *grpc.ClientConn
-	img    runtimeapi.ImageServiceClient
-	rt     runtimeapi.RuntimeServiceClient
-	exited chan struct{}
-}
-
-type berthdOpts struct {
-	config, logLevel string
-	stderr           io.Writer
-}
-
-// startBerthd starts a private berthd on root and waits until its CRI
-// socket answers and its pod network is ready.
-func startBerthd(bin, root string, o berthdOpts) *berthd {
-	// Searchable by anyone, like /var/lib: pods with user namespaces
-	// reach their root file systems as nobody.
-	os.MkdirAll(root, 0o711)
-	os.Chmod(root, 0o711)
-	sock := filepath.Join(root, "state", "berth.sock")
-	cmd := exec.Command(filepath.Join(bin, "berthd"), "--config", o.config,
-		"--root", filepath.Join(root, "root"), "--state", filepath.Join(root, "state"), "--log-level", o.logLevel)
-	cmd.Stderr = o.stderr
-	if err := cmd.Start(); err != nil {
-		fail(err)
+// serveImages serves imgs, by repository:tag, from a registry on loopback
+// and returns it with its host:port.
+func serveImages(imgs map[string]v1.Image) (*httptest.Server, string) {
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	host := strings.TrimPrefix(srv.URL, "http://")
+	for repoTag, img := range imgs {
+		ref, err := name.ParseReference(host + "/" + repoTag)
+		if err == nil {
+			err = gremote.Write(ref, img)
+		}
+		if err != nil {
+			srv.Close()
+			fail(fmt.Errorf("pushing %s: %w", repoTag, err))
+		}
 	}
-	d := &berthd{cmd: cmd, exited: make(chan struct{})}
+	return srv, host
+}
+
+// criDaemon is a CRI daemon the bench started (berthd or containerd) and
+// a client on its socket.
+type criDaemon struct {
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	conn    *grpc.ClientConn
+	img     runtimeapi.ImageServiceClient
+	rt      runtimeapi.RuntimeServiceClient
+	version string // the CRI's runtime name and version
+}
+
+// startCRIDaemon starts cmd and waits until its CRI socket answers and its
+// pod network is ready.
+func startCRIDaemon(cmd *exec.Cmd, sock string) (*criDaemon, error) {
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	d := &criDaemon{cmd: cmd, exited: make(chan struct{})}
 	go func() { cmd.Wait(); close(d.exited) }()
-	for i := 0; i < 500; i++ {
+	for i := 0; i < 500 && d.alive(); i++ {
 		if _, err := os.Stat(sock); err == nil {
 			break
 		}
@@ -228,17 +227,19 @@ func startBerthd(bin, root string, o berthdOpts) *berthd {
 	}
 	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		fail(err)
+		cmd.Process.Kill()
+		<-d.exited
+		return nil, err
 	}
 	d.conn, d.img, d.rt = conn, runtimeapi.NewImageServiceClient(conn), runtimeapi.NewRuntimeServiceClient(conn)
-	if _, err := waitCRI(context.Background(), d.rt, d.alive); err != nil {
+	if d.version, err = waitCRI(context.Background(), d.rt, d.alive); err != nil {
 		d.stop()
-		fail(fmt.Errorf("berthd: %w", err))
+		return nil, err
 	}
-	return d
+	return d, nil
 }
 
-func (d *berthd) alive() bool {
+func (d *criDaemon) alive() bool {
 	select {
 	case <-d.exited:
 		return false
@@ -247,11 +248,12 @@ func (d *berthd) alive() bool {
 	}
 }
 
-func (d *berthd) pid() int { return d.cmd.Process.Pid }
+func (d *criDaemon) pid() int { return d.cmd.Process.Pid }
 
-// stop stops berthd (SIGINT) and waits for it. Shims and containers
-// outlive it by design: remove the pods first.
-func (d *berthd) stop() {
+// stop stops the daemon (SIGINT, SIGKILL after 15 s) and waits for it;
+// once it has, stop does nothing. Shims and containers outlive it by
+// design: remove the pods first.
+func (d *criDaemon) stop() {
 	d.conn.Close()
 	d.cmd.Process.Signal(os.Interrupt)
 	select {
@@ -262,10 +264,32 @@ func (d *berthd) stop() {
 	}
 }
 
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
+type berthdOpts struct {
+	logLevel string
+	stderr   io.Writer
+}
+
+// startBerthd starts a private berthd on root and waits until its CRI
+// socket answers and its pod network is ready. Its config gives it a CNI
+// config directory of its own, root/cni, where it writes its default
+// network (with no config at all it would write into /etc/cni/net.d), on
+// the bench's bridge and subnet.
+func startBerthd(bin, root string, o berthdOpts) *criDaemon {
+	// Searchable by anyone, like /var/lib: pods with user namespaces
+	// reach their root file systems as nobody.
+	os.MkdirAll(root, 0o711)
+	os.Chmod(root, 0o711)
+	cfg := filepath.Join(root, "berthd.toml")
+	conf := fmt.Sprintf("[cni]\nconf_dir = %q\ndefault_bridge = %q\ndefault_subnet = %q\n", filepath.Join(root, "cni"), berthBridge, berthSubnet)
+	must(os.WriteFile(cfg, []byte(conf), 0o644))
+	cmd := exec.Command(filepath.Join(bin, "berthd"), "--config", cfg,
+		"--root", filepath.Join(root, "root"), "--state", filepath.Join(root, "state"), "--log-level", o.logLevel)
+	cmd.Stderr = o.stderr
+	d, err := startCRIDaemon(cmd, filepath.Join(root, "state", "berth.sock"))
+	if err != nil {
+		fail(fmt.Errorf("berthd: %w", err))
+	}
+	return d
 }
 
 // dropCaches writes back dirty pages so that one run's writes are not
@@ -291,4 +315,8 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-func nopLogger() *log.Logger { return log.New(io.Discard, "", 0) }
+func must(err error) {
+	if err != nil {
+		fail(err)
+	}
+}

@@ -15,15 +15,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	gremote "github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/berth-runtime/berth/cni"
 	"github.com/berth-runtime/berth/test/testutil"
 )
 
@@ -51,18 +49,8 @@ func newPodEnv(bin, base string) *podEnv {
 		fail(fmt.Errorf("pause image: %w", err))
 	}
 	e := &podEnv{bin: bin, base: base, bbImage: bb}
-	e.srv = httptest.NewServer(registry.New(registry.Logger(nopLogger())))
-	e.host = strings.TrimPrefix(e.srv.URL, "http://")
+	e.srv, e.host = serveImages(map[string]v1.Image{"bench/busybox:1": bb, "bench/pause:1": pause})
 	e.busybox, e.pause = e.host+"/bench/busybox:1", e.host+"/bench/pause:1"
-	for ref, img := range map[string]v1.Image{e.busybox: bb, e.pause: pause} {
-		r, err := name.ParseReference(ref)
-		if err != nil {
-			fail(err)
-		}
-		if err := gremote.Write(r, img); err != nil {
-			fail(fmt.Errorf("pushing %s: %w", ref, err))
-		}
-	}
 	return e
 }
 
@@ -108,7 +96,7 @@ func pauseImage(shim string) (v1.Image, error) {
 // in a file, the busybox image pulled.
 type berthPods struct {
 	*criPods
-	d       *berthd
+	d       *criDaemon
 	root    string
 	logPath string
 	once    sync.Once
@@ -119,18 +107,12 @@ func (e *podEnv) startBerth(name string) *berthPods {
 	if err := os.MkdirAll(root, 0o711); err != nil {
 		fail(err)
 	}
-	os.Chmod(root, 0o711) // see startBerthd
-	cfg := filepath.Join(root, "berthd.toml")
-	conf := fmt.Sprintf("[cni]\nconf_dir = %q\ndefault_bridge = %q\ndefault_subnet = %q\n", filepath.Join(root, "cni"), berthBridge, berthSubnet)
-	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
-		fail(err)
-	}
 	logPath := filepath.Join(root, "berthd.log")
 	lf, err := os.Create(logPath)
 	if err != nil {
 		fail(err)
 	}
-	d := startBerthd(e.bin, root, berthdOpts{config: cfg, logLevel: "info", stderr: lf})
+	d := startBerthd(e.bin, root, berthdOpts{logLevel: "info", stderr: lf})
 	b := &berthPods{d: d, root: root, logPath: logPath, criPods: &criPods{rt: d.rt, image: e.busybox, logDir: filepath.Join(root, "logs")}}
 	atExit(b.stop)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -141,9 +123,12 @@ func (e *podEnv) startBerth(name string) *berthPods {
 	return b
 }
 
-// conflist is the pod network berthd wrote.
+// conflist is the pod network berthd wrote (see startBerthd).
 func (b *berthPods) conflist() []byte {
-	data, _ := os.ReadFile(filepath.Join(b.root, "cni", "10-berth.conflist"))
+	data, err := os.ReadFile(filepath.Join(b.root, "cni", cni.DefaultConfFile))
+	if err != nil {
+		fail(fmt.Errorf("berth's pod network: %w", err))
+	}
 	return data
 }
 
@@ -218,6 +203,7 @@ func podBench(e *podEnv, n int, withCtrd bool) {
 	}
 	b.userns = false
 	conflist := b.conflist()
+	chain := pluginChain(conflist)
 	b.stop()
 
 	limitT, err := limitBench(e, conflist, n)
@@ -233,15 +219,12 @@ func podBench(e *podEnv, n int, withCtrd bool) {
 
 	fmt.Printf("pod to running: RunPodSandbox + CreateContainer + StartContainer until ContainerStatus says RUNNING\n")
 	fmt.Printf("  busybox `sleep`, image present; %d pods one at a time after 1 untimed, each stopped and removed untimed.\n", n)
-	fmt.Printf("  berth and containerd: berth's default pod network (%s, own bridges); limit: its bridge plugin alone\n", fullChain)
+	fmt.Printf("  berth and containerd: berth's default pod network (%s, own bridges); limit: its bridge plugin alone\n", chain)
 	fmt.Printf("  %-50s %10s %10s\n", "", "median", "p90")
-	lm, lp, lsteps := limitSummary(limitT)
+	lm, lp, lsteps := limitSummary(limitT, chain)
 	bm, bp, bsteps := podSummary(berthT)
 	fmt.Printf("  %-50s %10s %10s\n", "limit: runc run -d → running, + CNI ADD + DEL", ms(lm), ms(lp))
-	var noDel []time.Duration
-	for _, t := range limitT {
-		noDel = append(noDel, t.total-t.del)
-	}
+	noDel := pick(limitT, func(t limitTimes) time.Duration { return t.total - t.del })
 	fmt.Printf("  %-50s %10s %10s\n", "  (the same without the CNI DEL)", ms(quantile(noDel, 0.5)), ms(quantile(noDel, 0.9)))
 	fmt.Printf("  %-50s %10s %10s\n", "berth", ms(bm), ms(bp))
 	um, up, usteps := podSummary(usernsT)

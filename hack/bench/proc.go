@@ -111,6 +111,15 @@ func quantile[T int64 | time.Duration](xs []T, q float64) T {
 	return s[max(0, min(i, len(s)-1))]
 }
 
+// pick is f of every sample, in order.
+func pick[T any](ts []T, f func(T) time.Duration) []time.Duration {
+	out := make([]time.Duration, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, f(t))
+	}
+	return out
+}
+
 func mib(n int64) string { return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20)) }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }

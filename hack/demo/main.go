@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -63,12 +64,13 @@ default_subnet = "10.214.0.0/24"
 	daemon := exec.Command(filepath.Join(*bin, "berthd"), "--config", cfgPath)
 	daemon.Stdout, daemon.Stderr = logFile, logFile
 	check(daemon.Start())
-	defer func() {
+	stopDaemon = sync.OnceFunc(func() {
 		daemon.Process.Signal(syscall.SIGTERM)
 		daemon.Wait()
 		syscall.Unmount(filepath.Join(*dir, "state", "netns"), syscall.MNT_DETACH)
 		exec.Command("ip", "link", "del", "berthdemo0").Run()
-	}()
+	})
+	defer stopDaemon()
 	sock := filepath.Join(*dir, "state", "berth.sock")
 	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	check(err)
@@ -132,13 +134,13 @@ default_subnet = "10.214.0.0/24"
 	fmt.Printf("   CONTAINER %s  %s  %s  image %s\n", ctr.ContainerId[:13], cst.Status.Metadata.Name, cst.Status.State, cst.Status.ImageRef)
 
 	step("its CRI log (" + cst.Status.LogPath + ")")
+	var b []byte
 	for i := 0; i < 100; i++ {
-		if b, _ := os.ReadFile(cst.Status.LogPath); strings.Count(string(b), "\n") >= 2 {
+		if b, _ = os.ReadFile(cst.Status.LogPath); strings.Count(string(b), "\n") >= 2 {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	b, _ := os.ReadFile(cst.Status.LogPath)
 	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		fmt.Printf("   %s\n", l)
 	}
@@ -164,9 +166,14 @@ default_subnet = "10.214.0.0/24"
 
 func step(s string) { fmt.Printf("==> %s\n", s) }
 
+// stopDaemon stops berthd once it runs: check calls it too, as os.Exit
+// skips main's deferred calls.
+var stopDaemon = func() {}
+
 func check(err error) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
+		stopDaemon()
 		os.Exit(1)
 	}
 }
