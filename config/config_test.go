@@ -55,6 +55,8 @@ bogus = 1
 func TestValidate(t *testing.T) {
 	for name, mutate := range map[string]func(*Config){
 		"relative root":   func(c *Config) { c.Root = "var/lib" },
+		"relative state":  func(c *Config) { c.State = "run" },
+		"bad streaming":   func(c *Config) { c.Streaming.Address = "localhost" },
 		"bad listen":      func(c *Config) { c.Listen = "tcp://1.2.3.4:5" },
 		"bad driver":      func(c *Config) { c.CgroupDriver = "nope" },
 		"unknown runtime": func(c *Config) { c.DefaultRuntime = "kata" },

@@ -26,7 +26,7 @@ func TestFlightsShareWork(t *testing.T) {
 			})
 		}()
 	}
-	time.Sleep(50 * time.Millisecond)
+	waitFlight(t, &f, "k", func(fl *flight[int]) bool { return fl.waiters == 5 })
 	close(release)
 	wg.Wait()
 	if runs.Load() != 1 {
@@ -59,7 +59,7 @@ func TestFlightsCancellation(t *testing.T) {
 	go func() { _, err := f.do(ctx1, "k", nil, work); errs <- err }()
 	<-started
 	go func() { _, err := f.do(ctx2, "k", nil, work); errs <- err }()
-	time.Sleep(20 * time.Millisecond)
+	waitFlight(t, &f, "k", func(fl *flight[int]) bool { return fl.waiters == 2 })
 	cancel1()
 	if err := <-errs; !errors.Is(err, context.Canceled) {
 		t.Fatalf("first caller: %v", err)
@@ -91,12 +91,33 @@ func TestFlightsProgressReachesEveryCaller(t *testing.T) {
 		})
 		close(done)
 	}()
-	time.Sleep(20 * time.Millisecond)
+	waitFlight(t, &f, "k", func(fl *flight[int]) bool { return len(fl.subs) == 1 })
 	go f.do(context.Background(), "k", func(Progress) { b.Add(1) }, nil)
-	time.Sleep(20 * time.Millisecond)
+	waitFlight(t, &f, "k", func(fl *flight[int]) bool { return len(fl.subs) == 2 })
 	close(gate)
 	<-done
 	if a.Load() != 1 || b.Load() != 1 {
 		t.Errorf("progress reports: first caller %d, second %d", a.Load(), b.Load())
 	}
+}
+
+// waitFlight waits until the flight running for key satisfies cond, which
+// sees it under its locks.
+func waitFlight[T any](t *testing.T, f *flights[T], key string, cond func(*flight[T]) bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		f.mu.Lock()
+		fl := f.m[key]
+		ok := false
+		if fl != nil {
+			fl.subsMu.Lock()
+			ok = cond(fl)
+			fl.subsMu.Unlock()
+		}
+		f.mu.Unlock()
+		if ok {
+			return
+		}
+	}
+	t.Fatalf("flight %q never reached the awaited state", key)
 }

@@ -14,13 +14,23 @@ import (
 
 func newTestService(t *testing.T) *Service {
 	t.Helper()
+	return newTestServiceWith(t, remote.Config{})
+}
+
+// newTestServiceWith is newTestService with registry settings. The tester's
+// own docker config is never read.
+func newTestServiceWith(t *testing.T, cfg remote.Config) *Service {
+	t.Helper()
 	root := t.TempDir()
+	if cfg.DockerConfig == "" {
+		cfg.DockerConfig = filepath.Join(root, "none.json")
+	}
 	db, err := store.Open(filepath.Join(root, "meta.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	res, err := remote.NewResolver(remote.Config{})
+	res, err := remote.NewResolver(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

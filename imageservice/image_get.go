@@ -168,24 +168,26 @@ func (s *Service) GC(ctx context.Context) (GCResult, error) {
 				live[id] = true
 			}
 		}
-		// A live snapshot keeps its parents alive.
-		var dead []store.Snapshot
+		// A live snapshot keeps its parents alive. A snapshot that cannot
+		// be read fails the collection: without it, its parents would look
+		// dead.
 		all := map[digest.Digest]store.Snapshot{}
-		store.ForEach(tx, store.Snapshots, func(_ string, sn store.Snapshot) error {
+		err = store.ForEach(tx, store.Snapshots, func(_ string, sn store.Snapshot) error {
 			all[sn.ChainID] = sn
 			return nil
 		})
+		if err != nil {
+			return err
+		}
 		for id := range live {
 			for p := all[id].Parent; p != "" && !live[p]; p = all[p].Parent {
 				live[p] = true
 			}
 		}
 		for id, sn := range all {
-			if !live[id] {
-				dead = append(dead, sn)
+			if live[id] {
+				continue
 			}
-		}
-		for _, sn := range dead {
 			if err := store.Delete(tx, store.Snapshots, sn.ChainID.String()); err != nil {
 				return err
 			}

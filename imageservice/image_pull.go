@@ -1,6 +1,7 @@
 package imageservice
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -62,32 +63,22 @@ func (s *Service) Pull(ctx context.Context, name string, opts PullOptions) (stor
 	})
 }
 
-// pull tries the reference's endpoints in order: mirrors, then the
-// registry. A mirror's failure falls through to the next endpoint, except
-// for a bad image, which would be as bad anywhere.
+// pull tries the reference's endpoints in order, mirrors then the registry,
+// as remote.Try decides: a mirror's failure falls through to the next
+// endpoint, except for a bad image, which would be as bad anywhere.
 func (s *Service) pull(ctx context.Context, ref reference.Ref, auth *remote.Auth, report func(Progress)) (store.Image, error) {
 	endpoints, err := s.resolver.Endpoints(ref, auth)
 	if err != nil {
 		return store.Image{}, err
 	}
-	var errs []error
-	for i, ep := range endpoints {
+	img, _, err := remote.Try(ctx, endpoints, ref.String(), func(ctx context.Context, ep remote.Endpoint) (store.Image, error) {
 		img, err := s.pullFrom(ctx, ref, ep, report)
-		if err == nil {
-			return img, nil
+		if err != nil && ep.Mirror && remote.Retryable(err, ep) {
+			s.log.Warn("pull from mirror failed, trying the next endpoint", "image", ref.String(), "mirror", ep.Host, "error", err)
 		}
-		err = remote.Classify(err, ref.String(), ep.Host)
-		errs = append(errs, err)
-		last := i == len(endpoints)-1
-		if last || ctx.Err() != nil || errors.Is(err, errdefs.ErrInvalidArgument) {
-			break
-		}
-		s.log.Warn("pull from mirror failed, trying the next endpoint", "image", ref.String(), "mirror", ep.Host, "error", err)
-	}
-	if len(errs) == 1 {
-		return store.Image{}, errs[0]
-	}
-	return store.Image{}, errors.Join(errs...)
+		return img, err
+	})
+	return img, err
 }
 
 // fetched is what a pull learnt about the image before its layers.
@@ -163,7 +154,7 @@ func (s *Service) resolve(ctx context.Context, ep remote.Endpoint) (*fetched, er
 		}
 		m, ok := s.pickManifest(im)
 		if !ok {
-			return nil, fmt.Errorf("%s has no image for %s: %w", ep.Ref, platformString(s.platform), errdefs.ErrNotFound)
+			return nil, fmt.Errorf("%s has no image for %s: %w", ep.Ref, s.platform.String(), errdefs.ErrNotFound)
 		}
 		if f.img, err = idx.Image(m.Digest); err != nil {
 			return nil, err
@@ -182,7 +173,7 @@ func (s *Service) resolve(ctx context.Context, ep remote.Endpoint) (*fetched, er
 		return nil, err
 	}
 	f.manifestDigest = digest.FromBytes(f.rawManifest)
-	if f.manifest, err = v1.ParseManifest(bytesReader(f.rawManifest)); err != nil {
+	if f.manifest, err = v1.ParseManifest(bytes.NewReader(f.rawManifest)); err != nil {
 		return nil, fmt.Errorf("manifest %s: %v: %w", f.manifestDigest, err, errdefs.ErrInvalidArgument)
 	}
 	if f.rawConfig, err = f.img.RawConfigFile(); err != nil {
@@ -192,7 +183,7 @@ func (s *Service) resolve(ctx context.Context, ep remote.Endpoint) (*fetched, er
 	if want := f.manifest.Config.Digest.String(); f.configDigest.String() != want {
 		return nil, fmt.Errorf("config blob has digest %s, manifest says %s: %w", f.configDigest, want, errdefs.ErrDataLoss)
 	}
-	cfg, err := v1.ParseConfigFile(bytesReader(f.rawConfig))
+	cfg, err := v1.ParseConfigFile(bytes.NewReader(f.rawConfig))
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %v: %w", f.configDigest, err, errdefs.ErrInvalidArgument)
 	}
@@ -208,7 +199,6 @@ func (s *Service) resolve(ctx context.Context, ep remote.Endpoint) (*fetched, er
 }
 
 func (s *Service) pickManifest(im *v1.IndexManifest) (v1.Descriptor, bool) {
-	var candidates []v1.Descriptor
 	for _, m := range im.Manifests {
 		if m.Platform == nil || !m.MediaType.IsImage() {
 			continue
@@ -216,21 +206,10 @@ func (s *Service) pickManifest(im *v1.IndexManifest) (v1.Descriptor, bool) {
 		p := m.Platform
 		if p.OS == s.platform.OS && p.Architecture == s.platform.Architecture &&
 			(s.platform.Variant == "" || p.Variant == s.platform.Variant) {
-			candidates = append(candidates, m)
+			return m, true
 		}
 	}
-	if len(candidates) == 0 {
-		return v1.Descriptor{}, false
-	}
-	return candidates[0], true
-}
-
-func platformString(p v1.Platform) string {
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
+	return v1.Descriptor{}, false
 }
 
 // ChainIDs computes the OCI chain IDs of a stack of diff IDs, bottom first:
@@ -362,8 +341,7 @@ func (s *Service) unpackLayer(ctx context.Context, layer v1.Layer, spec layerSpe
 }
 
 func checkDigest(what string, want digest.Digest, h hash.Hash) error {
-	got := digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil)))
-	if got != want {
+	if got := digest.NewDigest(digest.SHA256, h); got != want {
 		return fmt.Errorf("%s has digest %s, expected %s: %w", what, got, want, errdefs.ErrDataLoss)
 	}
 	return nil

@@ -1,7 +1,6 @@
 package imageservice
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"sync"
@@ -113,5 +112,3 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	return m
 }
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

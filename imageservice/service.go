@@ -18,6 +18,7 @@
 package imageservice
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -189,5 +190,5 @@ func (s *Service) Config(img store.Image) (*v1.ConfigFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return v1.ParseConfigFile(bytesReader(raw))
+	return v1.ParseConfigFile(bytes.NewReader(raw))
 }

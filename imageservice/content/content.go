@@ -89,7 +89,7 @@ func (s *Store) Delete(d digest.Digest) error {
 }
 
 // Walk calls fn with every stored digest. Leftover temporary files from a
-// crash are removed on the way.
+// crash are removed on the way, so Walk must not run while a Put may.
 func (s *Store) Walk(fn func(digest.Digest) error) error {
 	dir := filepath.Join(s.root, "blobs", "sha256")
 	entries, err := os.ReadDir(dir)
@@ -109,17 +109,23 @@ func (s *Store) Walk(fn func(digest.Digest) error) error {
 	return nil
 }
 
-// Usage returns the bytes on disk and the number of blobs.
+// Usage returns the bytes on disk and the number of blobs. Unlike Walk it
+// leaves temporary files alone: it runs while pulls write blobs.
 func (s *Store) Usage() (bytes, inodes int64, err error) {
-	err = s.Walk(func(d digest.Digest) error {
-		p, _ := s.path(d)
-		st, err := os.Stat(p)
+	entries, err := os.ReadDir(filepath.Join(s.root, "blobs", "sha256"))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, e := range entries {
+		if digest.NewDigestFromEncoded(digest.SHA256, e.Name()).Validate() != nil {
+			continue // a blob being written
+		}
+		st, err := e.Info()
 		if err != nil {
-			return nil
+			continue // removed since ReadDir
 		}
 		bytes += diskBytes(st)
 		inodes++
-		return nil
-	})
-	return bytes, inodes, err
+	}
+	return bytes, inodes, nil
 }

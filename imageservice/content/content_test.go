@@ -58,3 +58,29 @@ func TestDamagedBlobDetected(t *testing.T) {
 		t.Errorf("Get of a damaged blob = %v", err)
 	}
 }
+
+// Usage runs while pulls write blobs: it counts blobs only and leaves a blob
+// being written (atomicfile's temporary file) alone.
+func TestUsageLeavesTempFiles(t *testing.T) {
+	root := t.TempDir()
+	s, err := New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("hello")
+	d := digest.FromBytes(data)
+	if err := s.Put(d, data); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(root, "blobs", "sha256", "."+d.Encoded()+".tmp-1")
+	if err := os.WriteFile(tmp, []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bytes, inodes, err := s.Usage()
+	if err != nil || inodes != 1 || bytes <= 0 {
+		t.Errorf("Usage = %d bytes, %d inodes, %v; want one blob", bytes, inodes, err)
+	}
+	if _, err := os.Stat(tmp); err != nil {
+		t.Errorf("Usage removed a blob being written: %v", err)
+	}
+}

@@ -12,7 +12,8 @@ import (
 )
 
 // Config says where images are fetched from and with which credentials. The
-// daemon's config package decodes it from TOML; Validate checks it.
+// daemon fills it from the [registry] section of its config; Validate
+// (and NewResolver) check it.
 type Config struct {
 	// Mirrors maps a registry host ("docker.io", "registry.k8s.io") to
 	// endpoints tried in order before the registry itself, each a URL with
@@ -22,24 +23,24 @@ type Config struct {
 	// 127.0.0.1:5055/pause:3.10, and a docker.io mirror is asked for
 	// "library/busybox" for official images. "index.docker.io" and
 	// "registry-1.docker.io" are accepted as keys for "docker.io".
-	Mirrors map[string][]string `toml:"mirrors"`
+	Mirrors map[string][]string
 
 	// Insecure lists registry hosts that may be reached over plain HTTP or
 	// with a TLS certificate that is not verified: "host" (any port),
 	// "host:port", or a CIDR range of IP addresses ("10.0.0.0/8"). Hosts on
 	// loopback (localhost, 127.0.0.0/8, ::1) may always use plain HTTP, as
 	// docker allows, but keep TLS verification unless listed here.
-	Insecure []string `toml:"insecure_registries"`
+	Insecure []string
 
 	// DockerConfig is the path of a docker-style config.json whose "auths"
 	// (and credHelpers/credsStore, through the docker-credential-* helpers)
 	// give credentials per registry host. Empty: $DOCKER_CONFIG/config.json,
 	// else $HOME/.docker/config.json. A missing file means no credentials.
 	// It is read at pull time, so `berth login` takes effect without a restart.
-	DockerConfig string `toml:"docker_config"`
+	DockerConfig string
 
 	// UserAgent is sent to registries; empty leaves go-containerregistry's.
-	UserAgent string `toml:"user_agent"`
+	UserAgent string
 }
 
 // Validate reports the first problem with c, wrapping

@@ -40,23 +40,25 @@ func Classify(err error, ref string, host string) error {
 }
 
 // Retryable reports whether, after err from ep, the next endpoint should be
-// tried. A mirror gives way on any failure: it may lack the image, refuse
-// the credentials or be down, and the registry still decides. The registry
-// itself gives way only when it is unavailable; its "authentication failed"
-// or "not found" is the answer. A cancelled or expired context is final
-// everywhere. err may be raw or already Classify'd.
+// tried. A mirror gives way on any failure but one: it may lack the image,
+// refuse the credentials or be down, and the registry still decides. A bad
+// image or reference (errdefs.ErrInvalidArgument: an unsupported manifest, a
+// hostile layer, a name the registry rejects) would be as bad anywhere. The
+// registry itself gives way only when it is unavailable; its "authentication
+// failed" or "not found" is the answer. A cancelled or expired context is
+// final everywhere. err may be raw or already Classify'd.
 func Retryable(err error, ep Endpoint) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	kind, _ := classify(err, ep.Host)
 	switch {
-	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, errdefs.ErrInvalidArgument), kind == errdefs.ErrInvalidArgument:
 		return false
 	case ep.Mirror:
 		return true
 	}
-	if errors.Is(err, errdefs.ErrUnavailable) {
-		return true
-	}
-	kind, _ := classify(err, ep.Host)
-	return kind == errdefs.ErrUnavailable
+	return errors.Is(err, errdefs.ErrUnavailable) || kind == errdefs.ErrUnavailable
 }
 
 // Try calls fetch with each endpoint in order until one succeeds or a failure

@@ -102,6 +102,9 @@ func TestRetryable(t *testing.T) {
 		{"mirror odd", errors.New("odd"), mirror, true},
 		{"mirror canceled", context.Canceled, mirror, false},
 		{"mirror deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), mirror, false},
+		{"mirror bad image", fmt.Errorf("layer: %w", errdefs.ErrInvalidArgument), mirror, false},
+		{"mirror TAG_INVALID", httpErr(400, transport.TagInvalidErrorCode), mirror, false},
+		{"mirror TAG_INVALID, classified", Classify(httpErr(400, transport.TagInvalidErrorCode), "x", "m.example"), mirror, false},
 		{"registry unauthorized", httpErr(401), registry, false},
 		{"registry not found", httpErr(404), registry, false},
 		{"registry refused", refused, registry, true},
@@ -152,6 +155,16 @@ func TestTry(t *testing.T) {
 		_, ep, err := Try(context.Background(), eps, "x", errsBy(map[string]error{"m1": httpErr(503), "m2": httpErr(503), "reg": httpErr(502)}))
 		if !errors.Is(err, errdefs.ErrUnavailable) || ep.Host != "reg" || !strings.Contains(err.Error(), "HTTP 502") {
 			t.Errorf("Try = %s, %v", ep.Host, err)
+		}
+	})
+	t.Run("bad image at a mirror is final", func(t *testing.T) {
+		calls := 0
+		_, ep, err := Try(context.Background(), eps, "x", func(context.Context, Endpoint) (string, error) {
+			calls++
+			return "", fmt.Errorf("layer: %w", errdefs.ErrInvalidArgument)
+		})
+		if calls != 1 || ep.Host != "m1" || !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("Try = %s after %d calls, %v; want m1's ErrInvalidArgument after 1 call", ep.Host, calls, err)
 		}
 	})
 	t.Run("cancelled", func(t *testing.T) {

@@ -18,16 +18,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/test/testutil"
 )
-
-// requiresRoot skips tests that need root (mknod, chown, trusted.* xattrs,
-// mount) unless asked for. test/testutil will have a shared one.
-func requiresRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 || os.Getenv("BERTH_ROOT_TESTS") != "1" {
-		t.Skip("needs root and BERTH_ROOT_TESTS=1")
-	}
-}
 
 // testOptions lets tests that do not check ownership run without root.
 func testOptions() applyOptions {
@@ -275,7 +267,7 @@ func xattrs(t testing.TB, p string) map[string]string {
 }
 
 func TestApplyRoundTrip(t *testing.T) {
-	requiresRoot(t)
+	testutil.RequiresRoot(t) // chown, trusted.* xattrs
 	entries := []tarEntry{
 		dirEntry("./", 0o700),
 		dirEntry("bin/", 0o755),

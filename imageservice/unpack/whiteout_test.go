@@ -10,10 +10,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-runtime/berth/test/testutil"
 )
 
 func TestApplyWhiteouts(t *testing.T) {
-	requiresRoot(t)
+	testutil.RequiresRoot(t) // mknod, trusted.* xattrs, mount
 	lower := []tarEntry{
 		dirEntry("a/", 0o755),
 		reg("a/keep", "keep", 0o644),
@@ -128,7 +130,7 @@ func TestApplyWhiteouts(t *testing.T) {
 // TestApplyWhiteoutReplaces checks whiteouts and later entries replace each
 // other like any two entries with the same name.
 func TestApplyWhiteoutReplaces(t *testing.T) {
-	requiresRoot(t)
+	testutil.RequiresRoot(t) // mknod
 	l := newLayout(t)
 	_, err := Apply(context.Background(), l.root, bytes.NewReader(makeTar(t,
 		reg("f", "x", 0o644),

@@ -45,7 +45,13 @@ func TestRetryAfterFinishGetsTheObject(t *testing.T) {
 		time.Sleep(30 * time.Millisecond)
 		return "id2", nil
 	})
-	time.Sleep(60 * time.Millisecond) // the create has finished, unclaimed
+	// Wait for the create to finish, unclaimed: the retry must find it
+	// done, not join it running.
+	for running := true; running; time.Sleep(time.Millisecond) {
+		r.mu.Lock()
+		_, running = r.running["c"]
+		r.mu.Unlock()
+	}
 	id, err := r.Create(context.Background(), "c", func(context.Context) (string, error) { return "other", nil })
 	if err != nil || id != "id2" {
 		t.Errorf("retry after finish = %q, %v", id, err)
