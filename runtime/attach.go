@@ -41,26 +41,18 @@ func (m *Manager) Attach(ctx context.Context, id string, o AttachOpts) error {
 	if !cfg.Stdin {
 		o.Stdin = nil
 	}
-	socket := m.launcher.Socket(c.ID)
+	socket := m.launcher.socketPath(c.ID)
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
-		for {
-			select {
-			case sz, ok := <-o.Resize:
-				if !ok {
-					return
-				}
-				if cfg.Terminal {
-					if err := shim.Resize(actx, socket, sz.Width, sz.Height); err != nil {
-						m.log.Debug("resizing the terminal", "container", c.ID[:12], "error", err)
-					}
-				}
-			case <-actx.Done():
-				return
+	var resize func(TermSize)
+	if cfg.Terminal {
+		resize = func(sz TermSize) {
+			if err := shim.Resize(actx, socket, sz.Width, sz.Height); err != nil {
+				m.log.Debug("resizing the terminal", "container", c.ID[:12], "error", err)
 			}
 		}
-	}()
+	}
+	go forwardResizes(o.Resize, actx.Done(), resize)
 	_, err = shim.Attach(actx, socket, shim.AttachOpts{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr})
 	if err != nil && ctx.Err() != nil {
 		return nil // the client detached

@@ -44,19 +44,18 @@ type CreateRequest struct {
 	Mounts             []oci.Mount
 	Devices            []oci.Device
 	// LogPath is the absolute CRI log path ("" for none).
-	LogPath                 string
-	TTY, Stdin, StdinOnce   bool
-	User                    UserRequest
-	Privileged              bool
-	ReadonlyRootfs          bool
-	NoNewPrivileges         bool
-	CapAdd, CapDrop         []string
-	PIDMode                 string
-	OOMScoreAdj             *int
-	Resources               *specs.LinuxResources
-	MaskedPaths, ROPaths    []string
-	Seccomp                 *specs.LinuxSeccomp
-	HostIPC, HostNetworkPod bool
+	LogPath               string
+	TTY, Stdin, StdinOnce bool
+	User                  UserRequest
+	Privileged            bool
+	ReadonlyRootfs        bool
+	NoNewPrivileges       bool
+	CapAdd, CapDrop       []string
+	PIDMode               string
+	OOMScoreAdj           *int
+	Resources             *specs.LinuxResources
+	MaskedPaths, ROPaths  []string
+	HostIPC               bool
 	// PIDTarget is the container whose PID namespace to join (the CRI's
 	// TARGET mode).
 	PIDTarget string
@@ -279,7 +278,7 @@ func (m *Manager) containerSpec(c store.Container, req CreateRequest, argv, env 
 		CgroupsPath: CgroupsPath(m.systemd, sb.CgroupParent, c.ID),
 		Privileged:  req.Privileged, ReadonlyRootfs: req.ReadonlyRootfs, NoNewPrivileges: req.NoNewPrivileges,
 		CapAdd: req.CapAdd, CapDrop: req.CapDrop, OOMScoreAdj: req.OOMScoreAdj, Resources: req.Resources,
-		Annotations: annotations, MaskedPaths: req.MaskedPaths, ReadonlyPaths: req.ROPaths, Seccomp: req.Seccomp,
+		Annotations: annotations, MaskedPaths: req.MaskedPaths, ReadonlyPaths: req.ROPaths,
 		UIDMappings: sb.UIDMap, GIDMappings: sb.GIDMap,
 	}
 }

@@ -48,8 +48,8 @@ func (m *Manager) ExecSync(ctx context.Context, id string, cmd []string, timeout
 }
 
 // execProcess is the container's own process spec (user, env, cwd,
-// capabilities) with cmd as argv and no terminal.
-func (m *Manager) execProcess(c store.Container, cmd []string) ([]byte, error) {
+// capabilities) with cmd as argv, and a terminal if tty.
+func (m *Manager) execProcess(c store.Container, cmd []string, tty bool) ([]byte, error) {
 	b, err := os.ReadFile(filepath.Join(c.Bundle, "config.json"))
 	if err != nil {
 		return nil, err
@@ -63,7 +63,7 @@ func (m *Manager) execProcess(c store.Container, cmd []string) ([]byte, error) {
 	}
 	p := *spec.Process
 	p.Args = cmd
-	p.Terminal = false
+	p.Terminal = tty
 	p.ConsoleSize = nil
 	return json.Marshal(p)
 }

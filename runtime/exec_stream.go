@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,12 +11,10 @@ import (
 	"syscall"
 	"time"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/runtime/ocirt/cli"
-	"github.com/berth-runtime/berth/store"
 )
 
 // outputDrain is how long output still buffered when an exec'd process
@@ -68,7 +65,7 @@ func (m *Manager) Exec(ctx context.Context, id string, o ExecOpts) (int, error) 
 	if err != nil {
 		return -1, err
 	}
-	proc, err := m.execProcessTTY(c, o.Cmd, o.TTY)
+	proc, err := m.execProcess(c, o.Cmd, o.TTY)
 	if err != nil {
 		return -1, err
 	}
@@ -89,7 +86,7 @@ func (m *Manager) Exec(ctx context.Context, id string, o ExecOpts) (int, error) 
 	if err != nil {
 		return -1, err
 	}
-	var s execStreams
+	s := execStreams{stop: make(chan struct{})}
 	if o.TTY {
 		err = s.terminal(call, o)
 	} else {
@@ -99,6 +96,13 @@ func (m *Manager) Exec(ctx context.Context, id string, o ExecOpts) (int, error) 
 		s.closeAll()
 		return -1, err
 	}
+	// Without a TTY, sizes are drained and dropped so that the sender
+	// never blocks.
+	var resize func(TermSize)
+	if s.pty != nil {
+		resize = func(sz TermSize) { setWinsize(s.pty, sz) }
+	}
+	go forwardResizes(o.Resize, s.stop, resize)
 	if err := call.Start(); err != nil {
 		s.closeAll()
 		return -1, fmt.Errorf("exec in %s: %w", c.ID, err)
@@ -132,26 +136,13 @@ func (m *Manager) Exec(ctx context.Context, id string, o ExecOpts) (int, error) 
 	return 0, ctx.Err()
 }
 
-// execProcessTTY is execProcess with the terminal flag set as asked.
-func (m *Manager) execProcessTTY(c store.Container, cmd []string, tty bool) ([]byte, error) {
-	b, err := m.execProcess(c, cmd)
-	if err != nil || !tty {
-		return b, err
-	}
-	var p specs.Process
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, err
-	}
-	p.Terminal = true
-	return json.Marshal(p)
-}
-
 // execStreams are the files between berthd and an exec'd runc and the
 // goroutines copying through them.
 type execStreams struct {
 	child    []*os.File // runc's ends: closed in berthd once it started
 	stdinW   *os.File   // berthd's end of the stdin pipe (no TTY)
 	outputs  []*os.File // berthd's ends of the output pipes or pty master
+	pty      *os.File   // the pty master (TTY only)
 	copiers  sync.WaitGroup
 	stop     chan struct{} // ends the resize loop
 	stopOnce sync.Once
@@ -160,7 +151,6 @@ type execStreams struct {
 
 // pipes gives runc a pipe for each stream asked for.
 func (s *execStreams) pipes(call *cli.Call, o ExecOpts) error {
-	s.stop = make(chan struct{})
 	if o.Stdin != nil {
 		r, w, err := os.Pipe()
 		if err != nil {
@@ -198,28 +188,16 @@ func (s *execStreams) pipes(call *cli.Call, o ExecOpts) error {
 			io.Copy(dst, r)
 		}()
 	}
-	go func() {
-		for {
-			select {
-			case _, ok := <-o.Resize:
-				if !ok {
-					return
-				}
-			case <-s.stop:
-				return
-			}
-		}
-	}()
 	return nil
 }
 
 // terminal gives runc a pty of berthd's as stdio and controlling terminal.
 func (s *execStreams) terminal(call *cli.Call, o ExecOpts) error {
-	s.stop = make(chan struct{})
 	master, slave, err := openPTY()
 	if err != nil {
 		return err
 	}
+	s.pty = master
 	s.child = append(s.child, slave)
 	s.outputs = append(s.outputs, master)
 	call.Cmd.Stdin, call.Cmd.Stdout, call.Cmd.Stderr = slave, slave, slave
@@ -238,20 +216,25 @@ func (s *execStreams) terminal(call *cli.Call, o ExecOpts) error {
 		// EIO once every slave descriptor is closed, i.e. runc exited.
 		io.Copy(dst, master)
 	}()
-	go func() {
-		for {
-			select {
-			case sz, ok := <-o.Resize:
-				if !ok {
-					return
-				}
-				setWinsize(master, sz)
-			case <-s.stop:
+	return nil
+}
+
+// forwardResizes passes every size from resize to apply (nil: drops them)
+// until resize closes or done does.
+func forwardResizes(resize <-chan TermSize, done <-chan struct{}, apply func(TermSize)) {
+	for {
+		select {
+		case sz, ok := <-resize:
+			if !ok {
 				return
 			}
+			if apply != nil {
+				apply(sz)
+			}
+		case <-done:
+			return
 		}
-	}()
-	return nil
+	}
 }
 
 func (s *execStreams) closeStdin() {

@@ -99,9 +99,6 @@ func (l *Launcher) socketPath(id string) string {
 	return filepath.Join(l.socketDir, id+".sock")
 }
 
-// Socket is the control socket of the shim of process id.
-func (l *Launcher) Socket(id string) string { return l.socketPath(id) }
-
 // Launch writes the bundle and creates the process under a new shim. The
 // process waits for Start.
 func (l *Launcher) Launch(ctx context.Context, req LaunchRequest) (Launched, error) {

@@ -141,15 +141,11 @@ func (m *Manager) ContainerStats(ctx context.Context, id string, rates *cgroupst
 		}
 		return nil
 	})
-	return m.containerStats(ctx, c, parent, rates, false), nil
+	return m.containerStats(c, parent, rates, false), nil
 }
 
 // ListContainerStats reads the figures of cs, in that order.
 func (m *Manager) ListContainerStats(ctx context.Context, cs []store.Container, rates *cgroupstats.Rates) []ContainerStats {
-	return m.listContainerStats(ctx, cs, rates, false)
-}
-
-func (m *Manager) listContainerStats(ctx context.Context, cs []store.Container, rates *cgroupstats.Rates, detailed bool) []ContainerStats {
 	parents := map[string]string{}
 	m.db.View(func(tx *store.Tx) error {
 		return store.ForEach(tx, store.Sandboxes, func(id string, sb store.Sandbox) error {
@@ -157,6 +153,12 @@ func (m *Manager) listContainerStats(ctx context.Context, cs []store.Container, 
 			return nil
 		})
 	})
+	return m.listContainerStats(cs, parents, rates, false)
+}
+
+// listContainerStats reads the figures of cs; parents are the cgroup
+// parents of their sandboxes, by sandbox id.
+func (m *Manager) listContainerStats(cs []store.Container, parents map[string]string, rates *cgroupstats.Rates, detailed bool) []ContainerStats {
 	out := make([]ContainerStats, len(cs))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, statsWorkers)
@@ -165,14 +167,14 @@ func (m *Manager) listContainerStats(ctx context.Context, cs []store.Container, 
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			out[i] = m.containerStats(ctx, c, parents[c.SandboxID], rates, detailed)
+			out[i] = m.containerStats(c, parents[c.SandboxID], rates, detailed)
 		}()
 	}
 	wg.Wait()
 	return out
 }
 
-func (m *Manager) containerStats(ctx context.Context, c store.Container, cgroupParent string, rates *cgroupstats.Rates, detailed bool) ContainerStats {
+func (m *Manager) containerStats(c store.Container, cgroupParent string, rates *cgroupstats.Rates, detailed bool) ContainerStats {
 	now := time.Now()
 	st := ContainerStats{Container: c, CPU: CPUStats{Time: now}, Memory: MemoryStats{Time: now}}
 	if s := StateOf(c); s == Running || s == Created {
@@ -226,7 +228,7 @@ func readCgroup(group string, detailed bool) (cgroupstats.Sample, error) {
 
 // PodStats reads a pod's figures, with those of its containers.
 func (m *Manager) PodStats(ctx context.Context, sb store.Sandbox, rates *cgroupstats.Rates) PodStats {
-	return m.podStats(ctx, sb, rates, false)
+	return m.podStats(sb, rates, false)
 }
 
 // PodMetrics reads a pod's figures as PodStats does, with the detail the
@@ -234,10 +236,10 @@ func (m *Manager) PodStats(ctx context.Context, sb store.Sandbox, rates *cgroups
 // containers), and records no CPU sample: a scrape must not move the
 // sample the stats RPCs compute usage_nano_cores from.
 func (m *Manager) PodMetrics(ctx context.Context, sb store.Sandbox) PodStats {
-	return m.podStats(ctx, sb, nil, true)
+	return m.podStats(sb, nil, true)
 }
 
-func (m *Manager) podStats(ctx context.Context, sb store.Sandbox, rates *cgroupstats.Rates, detailed bool) PodStats {
+func (m *Manager) podStats(sb store.Sandbox, rates *cgroupstats.Rates, detailed bool) PodStats {
 	now := time.Now()
 	ps := PodStats{Sandbox: sb, CPU: CPUStats{Time: now}, Memory: MemoryStats{Time: now}, ProcessesTime: now}
 	var cs []store.Container
@@ -249,7 +251,7 @@ func (m *Manager) podStats(ctx context.Context, sb store.Sandbox, rates *cgroups
 			return nil
 		})
 	})
-	ps.Containers = m.listContainerStats(ctx, cs, rates, detailed)
+	ps.Containers = m.listContainerStats(cs, map[string]string{sb.ID: sb.CgroupParent}, rates, detailed)
 	if !sb.Ready() {
 		return ps
 	}

@@ -27,7 +27,10 @@ const capSysResource = 24
 // lowering of oom_score_adj, the current RLIMIT_NOFILE hard limit).
 func ReadHost() Host {
 	var h Host
-	privileged := sysResourceCapable()
+	h.CapMask = effectiveCaps()
+	// CAP_SYS_RESOURCE lifts the rlimit and oom_score_adj limits only in
+	// the initial user namespace.
+	privileged := h.CapMask&(1<<capSysResource) != 0 && initialUserNamespace()
 
 	var rl unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil {
@@ -58,7 +61,6 @@ func ReadHost() Host {
 	if n, err := readInt("/proc/sys/kernel/cap_last_cap"); err == nil && n > 0 {
 		h.CapLastCap = int(n)
 	}
-	h.CapMask = effectiveCaps()
 	return h
 }
 
@@ -77,29 +79,6 @@ func effectiveCaps() uint64 {
 		}
 	}
 	return 0
-}
-
-// sysResourceCapable reports whether this process holds CAP_SYS_RESOURCE in
-// the initial user namespace, the only place where it lifts the rlimit and
-// oom_score_adj limits.
-func sysResourceCapable() bool {
-	status, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return false
-	}
-	var capEff uint64
-	for line := range bytes.Lines(status) {
-		if v, ok := bytes.CutPrefix(line, []byte("CapEff:")); ok {
-			capEff, err = strconv.ParseUint(string(bytes.TrimSpace(v)), 16, 64)
-			if err != nil {
-				return false
-			}
-		}
-	}
-	if capEff&(1<<capSysResource) == 0 {
-		return false
-	}
-	return initialUserNamespace()
 }
 
 // initialUserNamespace reports whether uid_map is the identity map of the

@@ -18,6 +18,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/test/testutil"
 )
 
 // Outcomes of seccompVerdict.
@@ -486,7 +487,7 @@ func TestKernelVersion(t *testing.T) {
 // for the default capabilities, so a refused unshare can only come from
 // seccomp; the same run with the CAP_SYS_ADMIN profile is the control.
 func TestDefaultSeccompRunc(t *testing.T) {
-	requiresRoot(t)
+	testutil.RequiresRoot(t)
 	runc, err := exec.LookPath("runc")
 	if err != nil {
 		t.Skip("runc not found")
@@ -571,14 +572,5 @@ func TestDefaultSeccompRunc(t *testing.T) {
 	t.Logf("unshare -m under the default profile: %v: %s", err, strings.TrimSpace(out))
 	if out, err := run(t, withAdmin, "unshare", "-m", "true"); err != nil {
 		t.Errorf("unshare -m under the CAP_SYS_ADMIN profile: %v: %s", err, out)
-	}
-}
-
-// requiresRoot skips t unless it runs as root in the root test tier (the
-// Makefile's test-root lists packages by this call).
-func requiresRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 || os.Getenv("BERTH_ROOT_TESTS") != "1" {
-		t.Skip("needs root and BERTH_ROOT_TESTS=1")
 	}
 }

@@ -97,9 +97,6 @@ type Container struct {
 	// ShmSize is the size in bytes of the default /dev/shm tmpfs (0 means
 	// DefaultShmSize). Unused when Mounts has a /dev/shm (the pod's).
 	ShmSize int64
-	// Seccomp is passed through as linux.seccomp (nil: none). The caller
-	// decides the profile, including for privileged containers.
-	Seccomp *specs.LinuxSeccomp
 	// UIDMappings and GIDMappings are the ID mappings of the user
 	// namespace Namespaces.User joins.
 	UIDMappings, GIDMappings []specs.LinuxIDMapping
@@ -184,7 +181,9 @@ type Host struct {
 
 // Generate returns the OCI spec for c on a host described by h. Invalid
 // input returns an error wrapping errdefs.ErrInvalidArgument. Only the
-// device lookups touch the host.
+// device lookups touch the host. linux.seccomp is left to the caller: the
+// profile (DefaultSeccomp, LoadSeccompProfile) depends on the capabilities
+// computed here.
 func Generate(c Container, h Host) (*specs.Spec, error) {
 	if err := validate(c); err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.ID, err)
@@ -294,7 +293,6 @@ func generate(c Container, h Host) (*specs.Spec, error) {
 			CgroupsPath:       c.CgroupsPath,
 			Namespaces:        namespaces,
 			Devices:           devices,
-			Seccomp:           c.Seccomp,
 			RootfsPropagation: rootPropagation,
 		},
 	}

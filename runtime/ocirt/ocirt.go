@@ -71,14 +71,12 @@ var _ Driver = (*Runtime)(nil)
 
 // CLI is the runtime's command line with berth's global flags, for the
 // calls the driver does not wrap (runc exec with a terminal of berthd's).
-func (r *Runtime) CLI() cli.Runtime { return r.cli() }
-
-func (r *Runtime) cli() cli.Runtime {
+func (r *Runtime) CLI() cli.Runtime {
 	return cli.Runtime{Binary: r.Binary, Root: r.Root, SystemdCgroup: r.SystemdCgroup}
 }
 
 func (r *Runtime) run(ctx context.Context, stdin io.Reader, stdout io.Writer, args ...string) error {
-	c, err := r.cli().Command(ctx, args...)
+	c, err := r.CLI().Command(ctx, args...)
 	if err != nil {
 		return err
 	}
@@ -99,7 +97,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, o CreateOpts) e
 	if o.NoPivot {
 		args = append(args, "--no-pivot")
 	}
-	c, err := r.cli().Command(ctx, append(args, id)...)
+	c, err := r.CLI().Command(ctx, append(args, id)...)
 	if err != nil {
 		return err
 	}

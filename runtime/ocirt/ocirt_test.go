@@ -66,6 +66,14 @@ func TestErrorsCarryRuntimeMessage(t *testing.T) {
 		if tc.sentinel != nil && !errors.Is(err, tc.sentinel) {
 			t.Errorf("error %v is not %v", err, tc.sentinel)
 		}
+		if tc.sentinel == nil {
+			// An unknown failure stays unclassified.
+			for _, s := range []error{errdefs.ErrNotFound, errdefs.ErrAlreadyExists, errdefs.ErrFailedPrecondition} {
+				if errors.Is(err, s) {
+					t.Errorf("error %v is classified as %v", err, s)
+				}
+			}
+		}
 	}
 }
 

@@ -159,14 +159,7 @@ func MountReadOnly(target string, lowers []string, idmap *IDMap) (err error) {
 		lowers = mapped
 	}
 	if len(lowers) == 1 {
-		if err := unix.Mount(lowers[0], target, "", unix.MS_BIND, ""); err != nil {
-			return fmt.Errorf("binding %s at %s: %w", lowers[0], target, err)
-		}
-		if err := unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
-			unix.Unmount(target, unix.MNT_DETACH)
-			return fmt.Errorf("making %s read-only: %w", target, err)
-		}
-		return nil
+		return bind(lowers[0], target, true)
 	}
 	opts, err := overlayOptions(target, lowers)
 	if err != nil {
@@ -203,14 +196,21 @@ func BindBeneath(root, sub, target string, ro bool) error {
 	if err != nil {
 		return err
 	}
-	src := fmt.Sprintf("/proc/self/fd/%d", f.Fd())
+	if err := bind(fmt.Sprintf("/proc/self/fd/%d", f.Fd()), target, ro); err != nil {
+		return fmt.Errorf("sub path %q of %s: %w", sub, root, err)
+	}
+	return nil
+}
+
+// bind bind-mounts src at target, read-only when ro.
+func bind(src, target string, ro bool) error {
 	if err := unix.Mount(src, target, "", unix.MS_BIND, ""); err != nil {
-		return fmt.Errorf("binding %s of %s: %w", sub, root, err)
+		return fmt.Errorf("binding %s at %s: %w", src, target, err)
 	}
 	if ro {
 		if err := unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
 			unix.Unmount(target, unix.MNT_DETACH)
-			return err
+			return fmt.Errorf("making %s read-only: %w", target, err)
 		}
 	}
 	return nil
