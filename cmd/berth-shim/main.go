@@ -6,7 +6,7 @@ package main
 
 import (
 	"os"
-	"strings"
+	"path"
 
 	"github.com/berth-runtime/berth/runtime/shim/monitor"
 	"github.com/berth-runtime/berth/runtime/shim/pause"
@@ -14,7 +14,7 @@ import (
 
 func main() {
 	// The pause path comes first and touches nothing.
-	if base(os.Args[0]) == "pause" || (len(os.Args) == 2 && os.Args[1] == "pause") {
+	if path.Base(os.Args[0]) == "pause" || (len(os.Args) == 2 && os.Args[1] == "pause") {
 		os.Exit(pause.Run())
 	}
 	if len(os.Args) != 2 || os.Args[1] == "" || os.Args[1][0] == '-' {
@@ -22,10 +22,4 @@ func main() {
 		os.Exit(2)
 	}
 	os.Exit(monitor.Main(os.Args[1]))
-}
-
-// base is filepath.Base for the name the binary was run as.
-func base(p string) string {
-	p = strings.TrimRight(p, "/")
-	return p[strings.LastIndexByte(p, '/')+1:]
 }

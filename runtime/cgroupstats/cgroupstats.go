@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -101,17 +102,13 @@ func FromV1(m *v1stats.Metrics) (cpu uint64, mem Memory, pids uint64) {
 	}
 	if ms := m.GetMemory(); ms != nil {
 		usage := ms.GetUsage().GetUsage()
-		limit := ms.GetUsage().GetLimit()
-		if limit >= unlimited {
-			limit = 0
-		}
 		mem = Memory{
 			Usage:           usage,
 			WorkingSet:      WorkingSet(usage, ms.TotalInactiveFile),
 			RSS:             ms.TotalRSS,
 			PageFaults:      ms.TotalPgFault,
 			MajorPageFaults: ms.TotalPgMajFault,
-			Limit:           limit,
+			Limit:           limitOrZero(ms.GetUsage().GetLimit()),
 		}
 	}
 	if p := m.GetPids(); p != nil {
@@ -129,17 +126,13 @@ func FromV2(m *v2stats.Metrics) (cpu uint64, mem Memory, pids uint64) {
 		cpu = c.UsageUsec * 1000
 	}
 	if ms := m.GetMemory(); ms != nil {
-		limit := ms.UsageLimit
-		if limit >= unlimited {
-			limit = 0
-		}
 		mem = Memory{
 			Usage:           ms.Usage,
 			WorkingSet:      WorkingSet(ms.Usage, ms.InactiveFile),
 			RSS:             ms.Anon,
 			PageFaults:      ms.Pgfault,
 			MajorPageFaults: ms.Pgmajfault,
-			Limit:           limit,
+			Limit:           limitOrZero(ms.UsageLimit),
 		}
 	}
 	if p := m.GetPids(); p != nil {
@@ -165,23 +158,27 @@ func read(group string, detailed bool) (Sample, error) {
 	return Sample{}, fmt.Errorf("cgroup %s: no cgroup file system mounted: %w", group, ErrNoCgroup)
 }
 
-// v1Hierarchy is the subsystems stats need (cpuacct, memory, pids), found
-// once from /proc/self/mountinfo: the mounts do not change under berthd,
-// and reading only three controllers keeps a stats call cheap.
-var v1Hierarchy = sync.OnceValues(func() ([]cgroup1.Subsystem, error) {
-	all, err := cgroup1.Default()
-	if err != nil {
-		return nil, err
-	}
-	var keep []cgroup1.Subsystem
-	for _, s := range all {
-		switch s.Name() {
-		case cgroup1.Cpuacct, cgroup1.Memory, cgroup1.Pids:
-			keep = append(keep, s)
+// v1Hierarchy is the subsystems stats need (cpuacct, memory, pids):
+// reading only three controllers keeps a stats call cheap.
+var v1Hierarchy = v1Subsystems(cgroup1.Cpuacct, cgroup1.Memory, cgroup1.Pids)
+
+// v1Subsystems returns the hierarchy of the named v1 controllers, found
+// once from /proc/self/mountinfo: the mounts do not change under berthd.
+func v1Subsystems(names ...cgroup1.Name) func() ([]cgroup1.Subsystem, error) {
+	return sync.OnceValues(func() ([]cgroup1.Subsystem, error) {
+		all, err := cgroup1.Default()
+		if err != nil {
+			return nil, err
 		}
-	}
-	return keep, nil
-})
+		var keep []cgroup1.Subsystem
+		for _, s := range all {
+			if slices.Contains(names, s.Name()) {
+				keep = append(keep, s)
+			}
+		}
+		return keep, nil
+	})
+}
 
 func readV1(group string, detailed bool) (Sample, error) {
 	hierarchy := v1Hierarchy

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/containerd/cgroups/v3/cgroup1"
@@ -113,20 +112,7 @@ type IODevice struct {
 
 // v1DetailHierarchy adds the cpu (throttling, period, shares) and blkio
 // controllers to v1Hierarchy's.
-var v1DetailHierarchy = sync.OnceValues(func() ([]cgroup1.Subsystem, error) {
-	all, err := cgroup1.Default()
-	if err != nil {
-		return nil, err
-	}
-	var keep []cgroup1.Subsystem
-	for _, s := range all {
-		switch s.Name() {
-		case cgroup1.Cpu, cgroup1.Cpuacct, cgroup1.Memory, cgroup1.Pids, cgroup1.Blkio:
-			keep = append(keep, s)
-		}
-	}
-	return keep, nil
-})
+var v1DetailHierarchy = v1Subsystems(cgroup1.Cpu, cgroup1.Cpuacct, cgroup1.Memory, cgroup1.Pids, cgroup1.Blkio)
 
 // procRoot is where the processes' fd directories are read.
 const procRoot = "/proc"

@@ -113,8 +113,14 @@ func TestDiscard(t *testing.T) {
 	}
 }
 
-// lines writes n numbered lines of size bytes from each stream concurrently
-// and checks that every record parses and every line arrives once, whole.
+// numbered is line i of stream in the concurrency tests, without its "\n".
+func numbered(stream string, i int) string {
+	return fmt.Sprintf("%s-%05d-%s", stream, i, strings.Repeat("x", i%150))
+}
+
+// TestInterleavingNeverTears writes n numbered lines from each stream
+// concurrently and checks that every record parses and every line arrives
+// once, whole.
 func TestInterleavingNeverTears(t *testing.T) {
 	w, p := openTest(t, 64)
 	const n = 2000
@@ -126,7 +132,7 @@ func TestInterleavingNeverTears(t *testing.T) {
 			s := w.Stream(name)
 			for i := range n {
 				// Odd-sized writes that cut lines at random places.
-				line := fmt.Sprintf("%s-%05d-%s\n", name, i, strings.Repeat("x", i%150))
+				line := numbered(name, i) + "\n"
 				half := len(line) / 3
 				s.Write([]byte(line[:half]))
 				s.Write([]byte(line[half:]))
@@ -162,7 +168,7 @@ func checkLines(t *testing.T, files []io.Reader, n int) {
 			if _, err := fmt.Sscanf(string(l.Content[:12]), "%6s-%05d", &name, &i); err != nil {
 				t.Fatalf("line %q: %v", l.Content, err)
 			}
-			want := fmt.Sprintf("%s-%05d-%s", l.Stream, i, strings.Repeat("x", i%150))
+			want := numbered(l.Stream, i)
 			if string(l.Content) != want {
 				t.Fatalf("line torn: got %q want %q", l.Content, want)
 			}
@@ -189,7 +195,7 @@ func TestReopenUnderConcurrentWrites(t *testing.T) {
 			defer wg.Done()
 			s := w.Stream(name)
 			for i := range n {
-				s.Write(fmt.Appendf(nil, "%s-%05d-%s\n", name, i, strings.Repeat("x", i%150)))
+				s.Write([]byte(numbered(name, i) + "\n"))
 			}
 			s.Close()
 		}()

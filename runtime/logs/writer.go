@@ -98,9 +98,6 @@ func openFile(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 }
 
-// MaxLineSize is the longest content of one record.
-func (w *Writer) MaxLineSize() int { return w.maxLine }
-
 // Reopen closes the file and opens path again, so that after a rotation
 // (rename, then Reopen) new records go to a fresh file. Records written
 // before Reopen returns are in the old file, whole.
@@ -144,7 +141,7 @@ func (w *Writer) writeRecord(stream string, tag byte, content []byte) error {
 		}
 		return os.ErrClosed
 	}
-	b := AppendTime(w.buf[:0], w.now())
+	b := w.now().AppendFormat(w.buf[:0], time.RFC3339Nano)
 	b = append(b, ' ')
 	b = append(b, stream...)
 	b = append(b, ' ', tag, ' ')
@@ -194,42 +191,34 @@ func (s *StreamWriter) Write(p []byte) (int, error) {
 		}
 	}
 	for len(p) > 0 {
-		i := indexNL(p)
-		if i < 0 {
-			// No newline: hold back, emitting P records whenever more than
-			// max bytes are pending (exactly max may still end with "\n").
-			for len(s.held)+len(p) > max {
-				take := max - len(s.held)
-				if len(s.held) == 0 {
-					keep(s.w.writeRecord(s.name, TagPartial, p[:take]))
-				} else {
-					s.held = append(s.held, p[:take]...)
-					keep(s.w.writeRecord(s.name, TagPartial, s.held))
-					s.held = s.held[:0]
-				}
-				p = p[take:]
-			}
-			s.held = append(s.held, p...)
-			break
-		}
-		line := p[:i]
-		p = p[i+1:]
+		line, rest, terminated := bytes.Cut(p, []byte{'\n'})
+		p = rest
+		// P records whenever more than max bytes are pending (exactly max
+		// is a whole line if "\n" follows, now or in a later Write).
 		for len(s.held)+len(line) > max {
 			take := max - len(s.held)
-			s.held = append(s.held, line[:take]...)
-			keep(s.w.writeRecord(s.name, TagPartial, s.held))
-			s.held = s.held[:0]
+			keep(s.record(TagPartial, line[:take]))
 			line = line[take:]
 		}
-		if len(s.held) == 0 {
-			keep(s.w.writeRecord(s.name, TagFull, line))
-		} else {
-			s.held = append(s.held, line...)
-			keep(s.w.writeRecord(s.name, TagFull, s.held))
-			s.held = s.held[:0]
+		if !terminated {
+			s.held = append(s.held, line...) // hold back until the "\n"
+			break
 		}
+		keep(s.record(TagFull, line))
 	}
 	return n, firstErr
+}
+
+// record writes the held bytes followed by tail as one record and empties
+// the held bytes.
+func (s *StreamWriter) record(tag byte, tail []byte) error {
+	if len(s.held) == 0 {
+		return s.w.writeRecord(s.name, tag, tail)
+	}
+	s.held = append(s.held, tail...)
+	err := s.w.writeRecord(s.name, tag, s.held)
+	s.held = s.held[:0]
+	return err
 }
 
 // Close flushes an unterminated last line as an F record.
@@ -244,70 +233,4 @@ func (s *StreamWriter) Close() error {
 	err := s.w.writeRecord(s.name, TagFull, s.held)
 	s.held = nil
 	return err
-}
-
-func indexNL(p []byte) int { return bytes.IndexByte(p, '\n') }
-
-// AppendTime appends t formatted as time.RFC3339Nano, byte for byte what
-// t.AppendFormat(b, time.RFC3339Nano) writes, without linking the time
-// package's general formatter into the shim.
-func AppendTime(b []byte, t time.Time) []byte {
-	year, month, day := t.Date()
-	hour, min, sec := t.Clock()
-	_, offset := t.Zone()
-	b = appendInt(b, year, 4)
-	b = append(b, '-')
-	b = appendInt(b, int(month), 2)
-	b = append(b, '-')
-	b = appendInt(b, day, 2)
-	b = append(b, 'T')
-	b = appendInt(b, hour, 2)
-	b = append(b, ':')
-	b = appendInt(b, min, 2)
-	b = append(b, ':')
-	b = appendInt(b, sec, 2)
-	if ns := t.Nanosecond(); ns != 0 {
-		b = append(b, '.')
-		b = appendInt(b, ns, 9)
-		for b[len(b)-1] == '0' {
-			b = b[:len(b)-1]
-		}
-	}
-	if offset == 0 {
-		return append(b, 'Z')
-	}
-	zone := offset / 60 // minutes; seconds of the offset are dropped
-	if zone < 0 {
-		b = append(b, '-')
-		zone = -zone
-	} else {
-		b = append(b, '+')
-	}
-	b = appendInt(b, zone/60, 2)
-	b = append(b, ':')
-	return appendInt(b, zone%60, 2)
-}
-
-// appendInt is the time package's: decimal, '-' when negative, zero-padded
-// to width.
-func appendInt(b []byte, x int, width int) []byte {
-	u := uint(x)
-	if x < 0 {
-		b = append(b, '-')
-		u = uint(-x)
-	}
-	var d [20]byte
-	i := len(d)
-	for {
-		i--
-		d[i] = byte('0' + u%10)
-		u /= 10
-		if u == 0 {
-			break
-		}
-	}
-	for pad := width - (len(d) - i); pad > 0; pad-- {
-		b = append(b, '0')
-	}
-	return append(b, d[i:]...)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/runtime/logs"
 	"github.com/berth-runtime/berth/runtime/ocirt"
+	"github.com/berth-runtime/berth/test/testutil"
 )
 
 const runcPath = "/usr/sbin/runc"
@@ -62,13 +63,6 @@ func helperMain() {
 	select {}
 }
 
-func requiresRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 || os.Getenv("BERTH_ROOT_TESTS") != "1" {
-		t.Skip("needs root and BERTH_ROOT_TESTS=1")
-	}
-}
-
 type testContainer struct {
 	waitRes chan waitResult // a Wait connected right after shim.Start
 	cfg     Config
@@ -92,7 +86,7 @@ func newContainer(t *testing.T, args ...string) *testContainer {
 			t.Fatal(err)
 		}
 	}
-	bb, err := os.ReadFile("/bin/busybox")
+	bb, err := os.ReadFile(testutil.BusyboxPath(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +232,7 @@ func records(t *testing.T, path string) []string {
 }
 
 func TestOutputAndExitCodes(t *testing.T) {
-	requiresRoot(t)
+	testutil.RequiresRoot(t)
 	tests := []struct {
 		name string
 		args []string
@@ -283,7 +277,7 @@ func sortedByStream(rs []string) []string {
 }
 
 func TestLongLineSplit(t *testing.T) {
-	requiresRoot(t)
+	testutil.RequiresRoot(t)
 	c := newContainer(t, "sh", "-c", "head -c 40000 /dev/zero | tr '\\0' a; echo; echo short")
 	c.cfg.MaxLineSize = 16384
 	c.start(t)
@@ -308,7 +302,7 @@ func TestLongLineSplit(t *testing.T) {
 }
 
 func TestKilledBySignal(t *testing.T) {
-	requiresRoot(t)
+	testutil.RequiresRoot(t)
 	c := newContainer(t, "sleep", "1000")
 	c.start(t)
 	if err := c.rt.Kill(context.Background(), c.cfg.ID, syscall.SIGKILL, false); err != nil {
@@ -325,7 +319,7 @@ func TestKilledBySignal(t *testing.T) {
 }
 
 func TestCreateFailureIsReported(t *testing.T) {
-	requiresRoot(t)
+	testutil.RequiresRoot(t)
 	c := newContainer(t, "/no/such/binary")
 	_, err := Start(context.Background(), shimBin, c.cfg)
 	if err == nil {
@@ -341,7 +335,7 @@ func TestCreateFailureIsReported(t *testing.T) {
 }
 
 func TestStateNotFound(t *testing.T) {
-	requiresRoot(t)
+	testutil.RequiresRoot(t)
 	rt := &ocirt.Runtime{Binary: runcPath, Root: t.TempDir()}
 	_, err := rt.State(context.Background(), "berth-test-nonexistent")
 	if !errors.Is(err, errdefs.ErrNotFound) {
@@ -353,7 +347,7 @@ func TestStateNotFound(t *testing.T) {
 }
 
 func TestShimSurvivesParentDeath(t *testing.T) {
-	requiresRoot(t)
+	testutil.RequiresRoot(t)
 	c := newContainer(t, "sh", "-c", "sleep 2; echo done")
 	cfgJSON, _ := json.Marshal(c.cfg)
 	helper := exec.Command(os.Args[0], "-test.run=^$")
@@ -398,11 +392,11 @@ func parentOf(t *testing.T, pid int) int {
 }
 
 func TestContinuousOutputNeverBlocks(t *testing.T) {
-	requiresRoot(t)
+	testutil.RequiresRoot(t)
 	// ~4 MB through a 64 KiB pipe: it finishes only if the shim keeps reading
 	// while nobody is connected to its socket.
 	c := newContainer(t, "sh", "-c", "yes 'a log line of some length' | head -n 150000; echo end >&2")
-	s := c.start(t)
+	c.start(t)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if _, ok, _ := ReadExit(c.cfg.ExitFile); ok {
@@ -413,7 +407,6 @@ func TestContinuousOutputNeverBlocks(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	_ = s
 	got := records(t, c.cfg.LogPath)
 	if len(got) != 150001 {
 		t.Errorf("got %d records, want 150001", len(got))
@@ -421,7 +414,7 @@ func TestContinuousOutputNeverBlocks(t *testing.T) {
 }
 
 func TestReopenLog(t *testing.T) {
-	requiresRoot(t)
+	testutil.RequiresRoot(t)
 	const n = 20000
 	c := newContainer(t, "sh", "-c", fmt.Sprintf("seq 1 %d", n))
 	c.start(t)
@@ -469,7 +462,7 @@ func TestReopenLog(t *testing.T) {
 }
 
 func TestShimKilledLeavesContainer(t *testing.T) {
-	requiresRoot(t)
+	testutil.RequiresRoot(t)
 	c := newContainer(t, "sleep", "1000")
 	s := c.start(t)
 	waitErr := make(chan error, 1)
@@ -500,7 +493,7 @@ func TestShimKilledLeavesContainer(t *testing.T) {
 }
 
 func TestTerminalAndResize(t *testing.T) {
-	requiresRoot(t)
+	testutil.RequiresRoot(t)
 	c := newContainer(t, "sh", "-c", "sleep 1; echo hi; exit 5")
 	c.setTerminal()
 	c.start(t)
@@ -517,7 +510,7 @@ func TestTerminalAndResize(t *testing.T) {
 }
 
 func TestResizeWithoutTerminal(t *testing.T) {
-	requiresRoot(t)
+	testutil.RequiresRoot(t)
 	c := newContainer(t, "sleep", "1000")
 	c.start(t)
 	if err := Resize(context.Background(), c.cfg.Socket, 80, 24); err == nil {
@@ -526,7 +519,7 @@ func TestResizeWithoutTerminal(t *testing.T) {
 }
 
 func TestAttachStdin(t *testing.T) {
-	requiresRoot(t)
+	testutil.RequiresRoot(t)
 	c := newContainer(t, "sh", "-c", "read x; echo got $x; echo bye >&2")
 	c.cfg.Stdin, c.cfg.StdinOnce = true, true
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -571,32 +564,6 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-func TestShimRSS(t *testing.T) {
-	requiresRoot(t)
-	c := newContainer(t, "sleep", "1000")
-	s := c.start(t)
-	time.Sleep(time.Second)
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.ShimPid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS") || strings.HasPrefix(l, "RssAnon") || strings.HasPrefix(l, "RssFile") {
-			t.Log(l)
-		}
-	}
-	// Pss shares the binary's text pages among all shims (and pause).
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", s.ShimPid)); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "Pss:") || strings.HasPrefix(l, "Private_") {
-				t.Log(l)
-			}
-		}
-	}
-	c.rt.Kill(context.Background(), c.cfg.ID, syscall.SIGKILL, false)
-	c.wait(t)
 }
 
 func TestPauseExitsOnSIGTERM(t *testing.T) {

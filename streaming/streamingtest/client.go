@@ -192,22 +192,8 @@ func SPDY(ctx context.Context, rawURL string, o Options) error {
 		if err != nil {
 			return err
 		}
-		go func() {
-			enc := json.NewEncoder(s)
-			for {
-				select {
-				case sz, ok := <-o.Resize:
-					if !ok {
-						return
-					}
-					if enc.Encode(sz) != nil {
-						return
-					}
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
+		enc := json.NewEncoder(s)
+		go sendSizes(ctx, o.Resize, func(sz TermSize) error { return enc.Encode(sz) })
 	}
 	select {
 	case b := <-statusCh:
@@ -236,25 +222,51 @@ func WebSocketV5(ctx context.Context, rawURL string, o Options) error {
 	return webSocket(ctx, rawURL, o, remoteCommandV5)
 }
 
-func webSocket(ctx context.Context, rawURL string, o Options, protocol string) error {
+// dialWebSocket opens a WebSocket to an http:// URL offering protocol
+// alone, and fails unless the server chose it.
+func dialWebSocket(ctx context.Context, rawURL, protocol string) (*websocket.Conn, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	u.Scheme = strings.Replace(u.Scheme, "http", "ws", 1)
 	cfg, err := websocket.NewConfig(u.String(), "http://"+u.Host)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cfg.Protocol = []string{protocol}
 	ws, err := cfg.DialContext(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if got := ws.Config().Protocol; len(got) != 1 || got[0] != protocol {
+		ws.Close()
+		return nil, fmt.Errorf("server chose protocol %q, not %q", got, protocol)
+	}
+	return ws, nil
+}
+
+// sendSizes sends the sizes from in until in closes, send fails or ctx
+// ends.
+func sendSizes(ctx context.Context, in <-chan TermSize, send func(TermSize) error) {
+	for {
+		select {
+		case sz, ok := <-in:
+			if !ok || send(sz) != nil {
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func webSocket(ctx context.Context, rawURL string, o Options, protocol string) error {
+	ws, err := dialWebSocket(ctx, rawURL, protocol)
+	if err != nil {
 		return err
 	}
 	defer ws.Close()
-	if got := ws.Config().Protocol; len(got) != 1 || got[0] != protocol {
-		return fmt.Errorf("server chose protocol %q, not %q", got, protocol)
-	}
 	stop := context.AfterFunc(ctx, func() { ws.Close() })
 	defer stop()
 	var wmu sync.Mutex
@@ -281,22 +293,10 @@ func webSocket(ctx context.Context, rawURL string, o Options, protocol string) e
 		}()
 	}
 	if o.TTY {
-		go func() {
-			for {
-				select {
-				case sz, ok := <-o.Resize:
-					if !ok {
-						return
-					}
-					b, _ := json.Marshal(sz)
-					if send(4, b) != nil {
-						return
-					}
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
+		go sendSizes(ctx, o.Resize, func(sz TermSize) error {
+			b, _ := json.Marshal(sz)
+			return send(4, b)
+		})
 	}
 	var st []byte
 	for {
@@ -350,24 +350,9 @@ func DialPortForward(ctx context.Context, rawURL string) (*PortForwarder, error)
 // messages the same SPDY session runs as after DialPortForward's HTTP
 // upgrade.
 func DialPortForwardTunnel(ctx context.Context, rawURL string) (*PortForwarder, error) {
-	u, err := url.Parse(rawURL)
+	ws, err := dialWebSocket(ctx, rawURL, spdyTunnelPrefix+portForwardV1)
 	if err != nil {
 		return nil, err
-	}
-	u.Scheme = strings.Replace(u.Scheme, "http", "ws", 1)
-	cfg, err := websocket.NewConfig(u.String(), "http://"+u.Host)
-	if err != nil {
-		return nil, err
-	}
-	protocol := spdyTunnelPrefix + portForwardV1
-	cfg.Protocol = []string{protocol}
-	ws, err := cfg.DialContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if got := ws.Config().Protocol; len(got) != 1 || got[0] != protocol {
-		ws.Close()
-		return nil, fmt.Errorf("server chose protocol %q, not %q", got, protocol)
 	}
 	ws.PayloadType = websocket.BinaryFrame
 	conn, err := spdy.NewClientConnection(ws)

@@ -94,16 +94,3 @@ func TestLastError(t *testing.T) {
 		t.Errorf("lastError(missing) = %q", got)
 	}
 }
-
-func TestCleanJoinAndBaseName(t *testing.T) {
-	for _, c := range [][]string{{"/sys/fs/cgroup", "/", "memory.events"}, {"/sys/fs/cgroup/memory", "/kubepods/x//y", "memory.oom_control"}, {"/sys/fs/cgroup", "/../a/./b", "memory.events"}} {
-		if got, want := cleanJoin(c...), filepath.Join(c...); got != want {
-			t.Errorf("cleanJoin(%q) = %q, want %q", c, got, want)
-		}
-	}
-	for _, p := range []string{"/usr/bin/runc", "runc", "/a/b/", "/", ""} {
-		if got, want := baseName(p), filepath.Base(p); got != want {
-			t.Errorf("baseName(%q) = %q, want %q", p, got, want)
-		}
-	}
-}

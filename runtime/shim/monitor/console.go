@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"errors"
 	"os"
 	"syscall"
 	"time"
@@ -60,7 +61,7 @@ func (c *consoleSocket) receive(timeout time.Duration) (*os.File, error) {
 	case r := <-c.result:
 		return r.f, r.err
 	case <-t.C:
-		return nil, errorString("timed out")
+		return nil, errors.New("timed out")
 	}
 }
 

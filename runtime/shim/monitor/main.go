@@ -27,6 +27,7 @@ package monitor
 
 import (
 	"os"
+	"strconv"
 	"syscall"
 
 	"github.com/berth-runtime/berth/runtime/shim/internal/wire"
@@ -97,12 +98,12 @@ func report(sync *os.File, m shimapi.SyncMsg) {
 	if m.ShimPid != 0 {
 		sep()
 		b = append(b, `"shimPid":`...)
-		b = append(b, itoa(m.ShimPid)...)
+		b = strconv.AppendInt(b, int64(m.ShimPid), 10)
 	}
 	if m.Pid != 0 {
 		sep()
 		b = append(b, `"pid":`...)
-		b = append(b, itoa(m.Pid)...)
+		b = strconv.AppendInt(b, int64(m.Pid), 10)
 	}
 	if m.Error != "" {
 		sep()
@@ -145,7 +146,7 @@ func parseConfig(b []byte) (shimapi.Config, error) {
 		case wire.KeyIs(k, "stdinOnce"):
 			fl = &c.StdinOnce
 		case wire.KeyIs(k, "maxLineSize"):
-			n, ok, err := v.Int(strconvIntSize)
+			n, ok, err := v.Int(strconv.IntSize)
 			if ok {
 				c.MaxLineSize = int(n)
 			}
@@ -167,29 +168,4 @@ func parseConfig(b []byte) (shimapi.Config, error) {
 		return err
 	})
 	return c, err
-}
-
-const strconvIntSize = 32 << (^uint(0) >> 63)
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	neg := n < 0
-	u := uint(n)
-	if neg {
-		u = uint(-n)
-	}
-	var d [24]byte
-	i := len(d)
-	for u > 0 {
-		i--
-		d[i] = byte('0' + u%10)
-		u /= 10
-	}
-	if neg {
-		i--
-		d[i] = '-'
-	}
-	return string(d[i:])
 }

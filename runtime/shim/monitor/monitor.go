@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"os/signal"
+	"path"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -324,9 +325,9 @@ func newOOMCounter(pid int) oomCounter {
 	var o oomCounter
 	switch {
 	case v1 != "":
-		o.path = cleanJoin("/sys/fs/cgroup/memory", v1, "memory.oom_control")
+		o.path = path.Join("/sys/fs/cgroup/memory", v1, "memory.oom_control")
 	case v2 != "":
-		o.path = cleanJoin("/sys/fs/cgroup", v2, "memory.events")
+		o.path = path.Join("/sys/fs/cgroup", v2, "memory.events")
 	}
 	o.start = o.read()
 	return o
@@ -353,26 +354,6 @@ func (o oomCounter) fired() bool { return o.path != "" && o.read() > o.start }
 
 // prSetChildSubreaper is PR_SET_CHILD_SUBREAPER (linux/prctl.h).
 const prSetChildSubreaper = 36
-
-// cleanJoin joins absolute path elements like filepath.Join: slashes are
-// collapsed, "." dropped and ".." resolved lexically.
-func cleanJoin(elems ...string) string {
-	var out []string
-	for _, e := range elems {
-		for _, p := range strings.Split(e, "/") {
-			switch p {
-			case "", ".":
-			case "..":
-				if len(out) > 0 {
-					out = out[:len(out)-1]
-				}
-			default:
-				out = append(out, p)
-			}
-		}
-	}
-	return "/" + strings.Join(out, "/")
-}
 
 // writeFileAtomic replaces path with data as internal/atomicfile does
 // (temporary file in the same directory, fsync, rename, fsync of the

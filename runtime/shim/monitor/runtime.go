@@ -1,7 +1,11 @@
 package monitor
 
 import (
+	"bytes"
+	"errors"
 	"os"
+	"path"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -39,7 +43,7 @@ func newRuntimeCall(binary, root string, systemdCgroup bool, args ...string) (*r
 	if len(args) > 0 {
 		op = args[0]
 	}
-	return &runtimeCall{binary: binary, argv: argv, op: baseName(binary) + " " + op, logPath: lf.Name()}, nil
+	return &runtimeCall{binary: binary, argv: argv, op: path.Base(binary) + " " + op, logPath: lf.Name()}, nil
 }
 
 // run runs the call with the given stdio (nil: /dev/null, except a nil
@@ -111,7 +115,7 @@ func (c *runtimeCall) run(stdin, stdout, stderr *os.File) error {
 	}
 	msg := lastError(c.logPath)
 	if err != nil {
-		return errorString(c.op + ": wait: " + err.Error())
+		return errors.New(c.op + ": wait: " + err.Error())
 	}
 	if ws.Exited() && ws.ExitStatus() == 0 {
 		return nil
@@ -123,14 +127,14 @@ func (c *runtimeCall) run(stdin, stdout, stderr *os.File) error {
 	if text == "" {
 		text = waitStatusString(ws)
 	}
-	return errorString(c.op + ": " + text)
+	return errors.New(c.op + ": " + text)
 }
 
 // waitStatusString is os.ProcessState.String's text, as in exec.ExitError.
 func waitStatusString(ws syscall.WaitStatus) string {
 	switch {
 	case ws.Exited():
-		return "exit status " + itoa(ws.ExitStatus())
+		return "exit status " + strconv.Itoa(ws.ExitStatus())
 	case ws.Signaled():
 		s := "signal: " + ws.Signal().String()
 		if ws.CoreDump() {
@@ -143,19 +147,15 @@ func waitStatusString(ws syscall.WaitStatus) string {
 
 // lastError returns the msg of the last error-level (or fatal) entry in a
 // runtime's JSON log (see cli.LastError), or "".
-func lastError(path string) string {
-	b, err := os.ReadFile(path)
+func lastError(logPath string) string {
+	b, err := os.ReadFile(logPath)
 	if err != nil {
 		return ""
 	}
 	var last string
 	for len(b) > 0 {
-		line := b
-		if i := indexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
+		var line []byte
+		line, b, _ = bytes.Cut(b, []byte{'\n'})
 		if len(line) > 1<<20 {
 			break // bufio.Scanner's limit in cli.LastError
 		}
@@ -200,27 +200,5 @@ func lookPath(file string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", errorString("exec: \"" + file + "\": executable file not found in $PATH")
-}
-
-func baseName(p string) string {
-	for len(p) > 1 && p[len(p)-1] == '/' {
-		p = p[:len(p)-1]
-	}
-	if i := strings.LastIndexByte(p, '/'); i >= 0 && len(p) > 1 {
-		p = p[i+1:]
-	}
-	if p == "" {
-		return "."
-	}
-	return p
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
+	return "", errors.New("exec: \"" + file + "\": executable file not found in $PATH")
 }

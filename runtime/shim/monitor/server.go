@@ -379,11 +379,5 @@ func (s *attachers) closeAll(st shimapi.ExitStatus) {
 }
 
 func makeFrame(stream byte, p []byte) []byte {
-	var b sliceWriter
-	shimapi.WriteFrame(&b, stream, p)
-	return b
+	return shimapi.AppendFrame(make([]byte, 0, 5+len(p)), stream, p)
 }
-
-type sliceWriter []byte
-
-func (w *sliceWriter) Write(p []byte) (int, error) { *w = append(*w, p...); return len(p), nil }

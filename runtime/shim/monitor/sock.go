@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"errors"
 	"os"
 	"sync"
 	"syscall"
@@ -104,7 +105,7 @@ func recvFd(c *os.File) (int, error) {
 	}
 	msgs, err := syscall.ParseSocketControlMessage(oob[:oobn])
 	if err != nil || len(msgs) == 0 {
-		return -1, errorString("no control message")
+		return -1, errors.New("no control message")
 	}
 	var fds []int
 	for i := range msgs {
@@ -113,14 +114,10 @@ func recvFd(c *os.File) (int, error) {
 		}
 	}
 	if len(fds) == 0 {
-		return -1, errorString("no fd in control message")
+		return -1, errors.New("no fd in control message")
 	}
 	for _, fd := range fds[1:] {
 		syscall.Close(fd)
 	}
 	return fds[0], nil
 }
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }

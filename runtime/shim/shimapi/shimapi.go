@@ -34,6 +34,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/berth-runtime/berth/runtime/shim/internal/wire"
@@ -115,51 +116,27 @@ func ParseExitStatus(b []byte) (ExitStatus, error) {
 }
 
 func intField(v wire.Value, old int) (int, error) {
-	n, ok, err := v.Int(strconvIntSize)
+	n, ok, err := v.Int(strconv.IntSize)
 	if !ok {
 		return old, err
 	}
 	return int(n), nil
 }
 
-const strconvIntSize = 32 << (^uint(0) >> 63)
-
 // AppendExitStatus appends s as JSON, byte for byte as json.Marshal writes
 // it. ExitedAt must be representable in RFC 3339 (years 0 to 9999).
 func AppendExitStatus(b []byte, s ExitStatus) []byte {
 	b = append(b, `{"exitCode":`...)
-	b = appendInt(b, s.ExitCode)
+	b = strconv.AppendInt(b, int64(s.ExitCode), 10)
 	b = append(b, `,"exitedAt":`...)
 	t, _ := s.ExitedAt.MarshalText()
 	b = append(b, '"')
 	b = append(b, t...)
 	b = append(b, `","signal":`...)
-	b = appendInt(b, s.Signal)
+	b = strconv.AppendInt(b, int64(s.Signal), 10)
 	b = append(b, `,"oomKilled":`...)
 	b = wire.AppendBool(b, s.OOMKilled)
 	return append(b, '}')
-}
-
-func appendInt(b []byte, n int) []byte {
-	if n < 0 {
-		b = append(b, '-')
-		return appendUint(b, uint64(-n))
-	}
-	return appendUint(b, uint64(n))
-}
-
-func appendUint(b []byte, u uint64) []byte {
-	var d [20]byte
-	i := len(d)
-	for {
-		i--
-		d[i] = byte('0' + u%10)
-		u /= 10
-		if u == 0 {
-			break
-		}
-	}
-	return append(b, d[i:]...)
 }
 
 // SyncMsg is one JSON line on the start-up sync pipe (fd 3 of the shim),
@@ -207,17 +184,20 @@ const (
 // MaxFrame bounds a frame's payload; larger frames are a protocol error.
 const MaxFrame = 1 << 20
 
+// AppendFrame appends one attach frame, header and payload, to b. The
+// payload must not exceed MaxFrame.
+func AppendFrame(b []byte, stream byte, p []byte) []byte {
+	n := uint32(len(p))
+	b = append(b, stream, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	return append(b, p...)
+}
+
 // WriteFrame writes one attach frame with a single Write.
 func WriteFrame(w io.Writer, stream byte, p []byte) error {
 	if len(p) > MaxFrame {
 		return errors.New("attach frame too large")
 	}
-	b := make([]byte, 5+len(p))
-	b[0] = stream
-	n := uint32(len(p))
-	b[1], b[2], b[3], b[4] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
-	copy(b[5:], p)
-	_, err := w.Write(b)
+	_, err := w.Write(AppendFrame(make([]byte, 0, 5+len(p)), stream, p))
 	return err
 }
 

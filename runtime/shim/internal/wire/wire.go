@@ -106,20 +106,28 @@ func (p *parser) object(f func(string, Value) error) error {
 				return err
 			}
 		}
-		p.ws()
-		if p.i >= len(p.b) {
-			return errSyntax
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-		case '}':
-			p.i++
-			return nil
-		default:
-			return errSyntax
+		if done, err := p.next('}'); done || err != nil {
+			return err
 		}
 	}
+}
+
+// next consumes what follows a member or element: a ',' (done false) or
+// the closing byte (done true).
+func (p *parser) next(closing byte) (done bool, err error) {
+	p.ws()
+	if p.i >= len(p.b) {
+		return false, errSyntax
+	}
+	switch p.b[p.i] {
+	case ',':
+		p.i++
+		return false, nil
+	case closing:
+		p.i++
+		return true, nil
+	}
+	return false, errSyntax
 }
 
 func (p *parser) value() (Value, error) {
@@ -162,18 +170,8 @@ func (p *parser) array() error {
 		if _, err := p.value(); err != nil {
 			return err
 		}
-		p.ws()
-		if p.i >= len(p.b) {
-			return errSyntax
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-		case ']':
-			p.i++
-			return nil
-		default:
-			return errSyntax
+		if done, err := p.next(']'); done || err != nil {
+			return err
 		}
 	}
 }
