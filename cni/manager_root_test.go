@@ -26,14 +26,8 @@ import (
 
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/sandbox/netns"
+	"github.com/berth-runtime/berth/test/testutil"
 )
-
-func requiresRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 || os.Getenv("BERTH_ROOT_TESTS") != "1" {
-		t.Skip("needs root and BERTH_ROOT_TESTS=1")
-	}
-}
 
 const systemBinDir = "/usr/lib/cni"
 
@@ -50,7 +44,7 @@ type env struct {
 
 func newEnv(t *testing.T, extraBin ...string) *env {
 	t.Helper()
-	requiresRoot(t)
+	testutil.RequiresRoot(t)
 	for _, p := range []string{"bridge", "host-local", "portmap", "firewall"} {
 		if !findPlugin(p, []string{systemBinDir}) {
 			t.Skipf("CNI plugin %s not in %s", p, systemBinDir)

@@ -99,8 +99,7 @@ func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerS
 		return nil, err
 	}
 	cfg := containerConfig(c)
-	st := s.toContainerStatus(c)
-	resp := &runtimeapi.ContainerStatusResponse{Status: st}
+	resp := &runtimeapi.ContainerStatusResponse{Status: s.toContainerStatus(c, cfg)}
 	if req.Verbose {
 		info, _ := json.Marshal(struct {
 			store.Container
@@ -133,31 +132,20 @@ func (s *Server) StreamContainers(req *runtimeapi.StreamContainersRequest, strea
 }
 
 func (s *Server) listContainers(ctx context.Context, f *runtimeapi.ContainerFilter) ([]*runtimeapi.Container, error) {
-	cs, err := s.containers.List(ctx)
+	cs, err := s.matchingContainers(ctx, f.GetId(), f.GetPodSandboxId(), f.GetLabelSelector())
 	if err != nil {
 		return nil, err
 	}
 	items := []*runtimeapi.Container{}
 	for _, c := range cs {
 		state := containerState(c)
-		if f != nil {
-			if f.Id != "" && !strings.HasPrefix(c.ID, f.Id) {
-				continue
-			}
-			if f.State != nil && f.State.State != state {
-				continue
-			}
-			if f.PodSandboxId != "" && !strings.HasPrefix(c.SandboxID, f.PodSandboxId) {
-				continue
-			}
-			if !labelsMatch(c.Labels, f.LabelSelector) {
-				continue
-			}
+		if f.GetState() != nil && f.State.State != state {
+			continue
 		}
 		items = append(items, &runtimeapi.Container{
 			Id:           c.ID,
 			PodSandboxId: c.SandboxID,
-			Metadata:     &runtimeapi.ContainerMetadata{Name: c.Name, Attempt: c.Attempt},
+			Metadata:     containerMetadata(c),
 			Image:        &runtimeapi.ImageSpec{Image: c.Image},
 			ImageRef:     c.ImageRef,
 			ImageId:      c.ImageID.String(),
@@ -170,6 +158,27 @@ func (s *Server) listContainers(ctx context.Context, f *runtimeapi.ContainerFilt
 	return items, nil
 }
 
+// matchingContainers returns the containers whose id starts with id, whose
+// sandbox id starts with sandboxID and whose labels include every label of
+// selector (the filters' shared part).
+func (s *Server) matchingContainers(ctx context.Context, id, sandboxID string, selector map[string]string) ([]store.Container, error) {
+	cs, err := s.containers.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Container
+	for _, c := range cs {
+		if strings.HasPrefix(c.ID, id) && strings.HasPrefix(c.SandboxID, sandboxID) && labelsMatch(c.Labels, selector) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+func containerMetadata(c store.Container) *runtimeapi.ContainerMetadata {
+	return &runtimeapi.ContainerMetadata{Name: c.Name, Attempt: c.Attempt}
+}
+
 // ExecSync runs a command in a running container and returns its output.
 // A timeout kills the command and fails the call with DeadlineExceeded.
 func (s *Server) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error) {
@@ -180,11 +189,11 @@ func (s *Server) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest) 
 	return &runtimeapi.ExecSyncResponse{Stdout: res.Stdout, Stderr: res.Stderr, ExitCode: int32(res.ExitCode)}, nil
 }
 
-func (s *Server) toContainerStatus(c store.Container) *runtimeapi.ContainerStatus {
-	cfg := containerConfig(c)
+// toContainerStatus converts c, whose decoded config is cfg.
+func (s *Server) toContainerStatus(c store.Container, cfg *runtimeapi.ContainerConfig) *runtimeapi.ContainerStatus {
 	st := &runtimeapi.ContainerStatus{
 		Id:          c.ID,
-		Metadata:    &runtimeapi.ContainerMetadata{Name: c.Name, Attempt: c.Attempt},
+		Metadata:    containerMetadata(c),
 		State:       containerState(c),
 		CreatedAt:   nanos(c.CreatedAt),
 		StartedAt:   nanos(c.StartedAt),

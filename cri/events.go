@@ -56,7 +56,7 @@ func (s *Server) eventResponse(ctx context.Context, e events.Event) *runtimeapi.
 		CreatedAt:          e.Time.UnixNano(),
 	}
 	if sb, err := s.sandboxes.Get(ctx, e.SandboxID); err == nil {
-		resp.PodSandboxStatus = s.toSandboxStatus(ctx, sb)
+		resp.PodSandboxStatus = toSandboxStatus(sb, sandboxConfig(sb))
 	}
 	cs, err := s.containers.List(ctx)
 	if err != nil {
@@ -64,7 +64,7 @@ func (s *Server) eventResponse(ctx context.Context, e events.Event) *runtimeapi.
 	}
 	for _, c := range cs {
 		if c.SandboxID == e.SandboxID {
-			resp.ContainersStatuses = append(resp.ContainersStatuses, s.toContainerStatus(c))
+			resp.ContainersStatuses = append(resp.ContainersStatuses, s.toContainerStatus(c, containerConfig(c)))
 		}
 	}
 	return resp

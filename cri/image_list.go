@@ -12,7 +12,7 @@ import (
 	"github.com/berth-runtime/berth/store"
 )
 
-// streamBatch is how many images StreamImages sends per message.
+// streamBatch is how many items the Stream* RPCs send per message.
 const streamBatch = 100
 
 // ListImages lists images, or only the one the filter names.
@@ -31,14 +31,9 @@ func (s *Server) StreamImages(req *runtimeapi.StreamImagesRequest, stream runtim
 	if err != nil {
 		return err
 	}
-	for len(imgs) > 0 {
-		n := min(streamBatch, len(imgs))
-		if err := stream.Send(&runtimeapi.StreamImagesResponse{Images: imgs[:n]}); err != nil {
-			return err
-		}
-		imgs = imgs[n:]
-	}
-	return nil
+	return sendBatches(imgs, func(b []*runtimeapi.Image) error {
+		return stream.Send(&runtimeapi.StreamImagesResponse{Images: b})
+	})
 }
 
 func (s *Server) listImages(ctx context.Context, filter *runtimeapi.ImageFilter) ([]*runtimeapi.Image, error) {

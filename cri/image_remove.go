@@ -47,7 +47,7 @@ func fsUsage(u imageservice.FsUsage, now int64) *runtimeapi.FilesystemUsage {
 	return &runtimeapi.FilesystemUsage{
 		Timestamp:  now,
 		FsId:       &runtimeapi.FilesystemIdentifier{Mountpoint: u.Mountpoint},
-		UsedBytes:  &runtimeapi.UInt64Value{Value: uint64(u.Bytes)},
-		InodesUsed: &runtimeapi.UInt64Value{Value: uint64(u.Inodes)},
+		UsedBytes:  u64(uint64(u.Bytes)),
+		InodesUsed: u64(uint64(u.Inodes)),
 	}
 }

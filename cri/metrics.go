@@ -203,7 +203,7 @@ func (s *Server) StreamPodSandboxMetrics(req *runtimeapi.StreamPodSandboxMetrics
 }
 
 func (s *Server) podMetrics(ctx context.Context) ([]*runtimeapi.PodSandboxMetrics, error) {
-	sbs, err := s.matchingSandboxes(ctx, nil)
+	sbs, err := s.sandboxes.List(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -17,19 +17,20 @@ func (s *Server) PodSandboxStatus(ctx context.Context, req *runtimeapi.PodSandbo
 	if err != nil {
 		return nil, err
 	}
-	st := s.toSandboxStatus(ctx, sb)
-	resp := &runtimeapi.PodSandboxStatusResponse{Status: st}
+	cfg := sandboxConfig(sb)
+	resp := &runtimeapi.PodSandboxStatusResponse{Status: toSandboxStatus(sb, cfg)}
 	if req.Verbose {
+		// The config decoded, in place of the record's protobuf bytes.
 		info, _ := json.Marshal(struct {
 			store.Sandbox
-			Config any `json:"config,omitempty"`
-		}{Sandbox: sb})
+			Config *runtimeapi.PodSandboxConfig `json:"config"`
+		}{sb, cfg})
 		resp.Info = map[string]string{"info": string(info)}
 	}
 	return resp, nil
 }
 
-func (s *Server) sandboxState(ctx context.Context, sb store.Sandbox) runtimeapi.PodSandboxState {
+func sandboxState(sb store.Sandbox) runtimeapi.PodSandboxState {
 	if sb.Ready() {
 		return runtimeapi.PodSandboxState_SANDBOX_READY
 	}
@@ -42,13 +43,17 @@ func sandboxConfig(sb store.Sandbox) *runtimeapi.PodSandboxConfig {
 	return cfg
 }
 
-func (s *Server) toSandboxStatus(ctx context.Context, sb store.Sandbox) *runtimeapi.PodSandboxStatus {
-	cfg := sandboxConfig(sb)
+func sandboxMetadata(sb store.Sandbox) *runtimeapi.PodSandboxMetadata {
+	return &runtimeapi.PodSandboxMetadata{Name: sb.Name, Namespace: sb.Namespace, Uid: sb.UID, Attempt: sb.Attempt}
+}
+
+// toSandboxStatus converts sb, whose decoded config is cfg.
+func toSandboxStatus(sb store.Sandbox, cfg *runtimeapi.PodSandboxConfig) *runtimeapi.PodSandboxStatus {
 	nsOpts := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
 	st := &runtimeapi.PodSandboxStatus{
 		Id:             sb.ID,
-		Metadata:       &runtimeapi.PodSandboxMetadata{Name: sb.Name, Namespace: sb.Namespace, Uid: sb.UID, Attempt: sb.Attempt},
-		State:          s.sandboxState(ctx, sb),
+		Metadata:       sandboxMetadata(sb),
+		State:          sandboxState(sb),
 		CreatedAt:      sb.CreatedAt.UnixNano(),
 		Labels:         sb.Labels,
 		Annotations:    sb.Annotations,
@@ -90,27 +95,19 @@ func (s *Server) StreamPodSandboxes(req *runtimeapi.StreamPodSandboxesRequest, s
 }
 
 func (s *Server) listSandboxes(ctx context.Context, f *runtimeapi.PodSandboxFilter) ([]*runtimeapi.PodSandbox, error) {
-	sbs, err := s.sandboxes.List(ctx)
+	sbs, err := s.matchingSandboxes(ctx, f.GetId(), f.GetLabelSelector())
 	if err != nil {
 		return nil, err
 	}
 	items := []*runtimeapi.PodSandbox{}
 	for _, sb := range sbs {
-		state := s.sandboxState(ctx, sb)
-		if f != nil {
-			if f.Id != "" && !strings.HasPrefix(sb.ID, f.Id) {
-				continue
-			}
-			if f.State != nil && f.State.State != state {
-				continue
-			}
-			if !labelsMatch(sb.Labels, f.LabelSelector) {
-				continue
-			}
+		state := sandboxState(sb)
+		if f.GetState() != nil && f.State.State != state {
+			continue
 		}
 		items = append(items, &runtimeapi.PodSandbox{
 			Id:             sb.ID,
-			Metadata:       &runtimeapi.PodSandboxMetadata{Name: sb.Name, Namespace: sb.Namespace, Uid: sb.UID, Attempt: sb.Attempt},
+			Metadata:       sandboxMetadata(sb),
 			State:          state,
 			CreatedAt:      sb.CreatedAt.UnixNano(),
 			Labels:         sb.Labels,
@@ -119,6 +116,22 @@ func (s *Server) listSandboxes(ctx context.Context, f *runtimeapi.PodSandboxFilt
 		})
 	}
 	return items, nil
+}
+
+// matchingSandboxes returns the sandboxes whose id starts with id and
+// whose labels include every label of selector (the filters' shared part).
+func (s *Server) matchingSandboxes(ctx context.Context, id string, selector map[string]string) ([]store.Sandbox, error) {
+	sbs, err := s.sandboxes.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Sandbox
+	for _, sb := range sbs {
+		if strings.HasPrefix(sb.ID, id) && labelsMatch(sb.Labels, selector) {
+			out = append(out, sb)
+		}
+	}
+	return out, nil
 }
 
 func labelsMatch(labels, selector map[string]string) bool {

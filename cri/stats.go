@@ -3,13 +3,11 @@ package cri
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/runtime"
-	"github.com/berth-runtime/berth/store"
 )
 
 // Stats are read from the cgroups, the writable layers and the pod
@@ -53,27 +51,12 @@ func (s *Server) StreamContainerStats(req *runtimeapi.StreamContainerStatsReques
 }
 
 func (s *Server) listContainerStats(ctx context.Context, f *runtimeapi.ContainerStatsFilter) ([]*runtimeapi.ContainerStats, error) {
-	cs, err := s.containers.List(ctx)
+	cs, err := s.matchingContainers(ctx, f.GetId(), f.GetPodSandboxId(), f.GetLabelSelector())
 	if err != nil {
 		return nil, err
 	}
-	var keep []store.Container
-	for _, c := range cs {
-		if f != nil {
-			if f.Id != "" && !strings.HasPrefix(c.ID, f.Id) {
-				continue
-			}
-			if f.PodSandboxId != "" && !strings.HasPrefix(c.SandboxID, f.PodSandboxId) {
-				continue
-			}
-			if !labelsMatch(c.Labels, f.LabelSelector) {
-				continue
-			}
-		}
-		keep = append(keep, c)
-	}
 	items := []*runtimeapi.ContainerStats{}
-	for _, st := range s.containers.ListContainerStats(ctx, keep, &s.cpuRates) {
+	for _, st := range s.containers.ListContainerStats(ctx, cs, &s.cpuRates) {
 		items = append(items, toContainerStats(st))
 	}
 	return items, nil
@@ -114,7 +97,7 @@ func (s *Server) StreamPodSandboxStats(req *runtimeapi.StreamPodSandboxStatsRequ
 }
 
 func (s *Server) listPodStats(ctx context.Context, f *runtimeapi.PodSandboxStatsFilter) ([]*runtimeapi.PodSandboxStats, error) {
-	sbs, err := s.matchingSandboxes(ctx, f)
+	sbs, err := s.matchingSandboxes(ctx, f.GetId(), f.GetLabelSelector())
 	if err != nil {
 		return nil, err
 	}
@@ -123,26 +106,6 @@ func (s *Server) listPodStats(ctx context.Context, f *runtimeapi.PodSandboxStats
 		items = append(items, toPodStats(s.containers.PodStats(ctx, sb, &s.cpuRates)))
 	}
 	return items, nil
-}
-
-func (s *Server) matchingSandboxes(ctx context.Context, f *runtimeapi.PodSandboxStatsFilter) ([]store.Sandbox, error) {
-	sbs, err := s.sandboxes.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []store.Sandbox
-	for _, sb := range sbs {
-		if f != nil {
-			if f.Id != "" && !strings.HasPrefix(sb.ID, f.Id) {
-				continue
-			}
-			if !labelsMatch(sb.Labels, f.LabelSelector) {
-				continue
-			}
-		}
-		out = append(out, sb)
-	}
-	return out, nil
 }
 
 func u64(v uint64) *runtimeapi.UInt64Value { return &runtimeapi.UInt64Value{Value: v} }
@@ -178,7 +141,7 @@ func toContainerStats(st runtime.ContainerStats) *runtimeapi.ContainerStats {
 	out := &runtimeapi.ContainerStats{
 		Attributes: &runtimeapi.ContainerAttributes{
 			Id:          c.ID,
-			Metadata:    &runtimeapi.ContainerMetadata{Name: c.Name, Attempt: c.Attempt},
+			Metadata:    containerMetadata(c),
 			Labels:      c.Labels,
 			Annotations: c.Annotations,
 		},
@@ -227,7 +190,7 @@ func toPodStats(ps runtime.PodStats) *runtimeapi.PodSandboxStats {
 	return &runtimeapi.PodSandboxStats{
 		Attributes: &runtimeapi.PodSandboxAttributes{
 			Id:          sb.ID,
-			Metadata:    &runtimeapi.PodSandboxMetadata{Name: sb.Name, Namespace: sb.Namespace, Uid: sb.UID, Attempt: sb.Attempt},
+			Metadata:    sandboxMetadata(sb),
 			Labels:      sb.Labels,
 			Annotations: sb.Annotations,
 		},

@@ -21,19 +21,18 @@ import (
 // sandboxes, and a sandbox that does not exist is not an error (the CRI
 // requires it).
 func (m *Manager) Stop(ctx context.Context, id string) error {
-	sb, err := m.Get(ctx, id)
-	if errors.Is(err, errdefs.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return m.teardown(ctx, sb.ID, false)
+	return m.teardownByID(ctx, id, false)
 }
 
 // Remove stops the sandbox if needed and deletes every trace of it. The
 // caller removes the pod's containers first.
 func (m *Manager) Remove(ctx context.Context, id string) error {
+	return m.teardownByID(ctx, id, true)
+}
+
+// teardownByID resolves id (or a unique prefix) and tears the sandbox
+// down; an unknown id is not an error.
+func (m *Manager) teardownByID(ctx context.Context, id string, remove bool) error {
 	sb, err := m.Get(ctx, id)
 	if errors.Is(err, errdefs.ErrNotFound) {
 		return nil
@@ -41,7 +40,7 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	return m.teardown(ctx, sb.ID, true)
+	return m.teardown(ctx, sb.ID, remove)
 }
 
 // teardown undoes a sandbox step by step, each step safe to repeat, and
@@ -50,8 +49,11 @@ func (m *Manager) teardown(ctx context.Context, id string, remove bool) error {
 	unlock := m.lock(id)
 	defer unlock()
 	sb, err := m.load(id)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return nil // removed meanwhile
+	}
 	if err != nil {
-		return nil
+		return err
 	}
 	var errs []error
 	bundle := filepath.Join(sb.Dir, "infra")

@@ -10,14 +10,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/test/testutil"
 )
-
-func requiresRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 || os.Getenv("BERTH_ROOT_TESTS") != "1" {
-		t.Skip("needs root and BERTH_ROOT_TESTS=1")
-	}
-}
 
 // pinDir returns a directory for pins that is unmounted again (New makes
 // it a mount point) before t.TempDir removes it.
@@ -29,7 +23,7 @@ func pinDir(t *testing.T) string {
 }
 
 func TestNewDoRemove(t *testing.T) {
-	requiresRoot(t)
+	testutil.RequiresRoot(t)
 	dir := pinDir(t)
 	path, err := New(dir, "pod1")
 	if err != nil {
@@ -101,7 +95,7 @@ func TestNewDoRemove(t *testing.T) {
 }
 
 func TestRemoveHalfMade(t *testing.T) {
-	requiresRoot(t)
+	testutil.RequiresRoot(t)
 	dir := pinDir(t)
 	if err := Remove(filepath.Join(dir, "never-created")); err != nil {
 		t.Errorf("Remove of a missing pin: %v", err)
@@ -126,7 +120,7 @@ func TestRemoveHalfMade(t *testing.T) {
 }
 
 func TestNewManyAreDistinct(t *testing.T) {
-	requiresRoot(t)
+	testutil.RequiresRoot(t)
 	dir := pinDir(t)
 	seen := map[string]bool{}
 	for _, name := range []string{"a", "b", "c"} {
