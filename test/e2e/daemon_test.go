@@ -4,14 +4,12 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -34,27 +32,10 @@ type daemon struct {
 	cmd    *exec.Cmd
 	pid    int
 	exited chan error
-	logs   *syncBuffer
+	logs   *testutil.SyncBuffer
 	conn   *grpc.ClientConn
 	RT     runtimeapi.RuntimeServiceClient
 	Img    runtimeapi.ImageServiceClient
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func berthBin(t *testing.T, name string) string {
@@ -117,7 +98,7 @@ func (d *daemon) Start() {
 	t := d.t
 	t.Helper()
 	if d.logs == nil {
-		d.logs = &syncBuffer{}
+		d.logs = &testutil.SyncBuffer{}
 	}
 	d.cmd = exec.Command(berthBin(t, "berthd"), "--config", d.Config)
 	d.cmd.Stdout = d.logs

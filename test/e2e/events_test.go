@@ -67,8 +67,7 @@ func TestContainerEvents(t *testing.T) {
 	cycle := func(i int) string {
 		cfg := containerConfig(fmt.Sprintf("c%d", i), img, "true")
 		cfg.LogPath = ""
-		id := createContainer(t, d, podID, pod, cfg)
-		startContainer(t, d, id)
+		id := runContainer(t, d, podID, pod, cfg)
 		waitState(t, d, id, runtimeapi.ContainerState_CONTAINER_EXITED)
 		if _, err := d.RT.RemoveContainer(ctxT(t), &runtimeapi.RemoveContainerRequest{ContainerId: id}); err != nil {
 			t.Error(err)
@@ -171,7 +170,7 @@ func TestContainerEvents(t *testing.T) {
 // waitAll waits until l holds a deletion event for every id.
 func waitAll(t *testing.T, l *eventLog, ids []string) {
 	t.Helper()
-	for i := 0; i < 2000; i++ {
+	waitFor(t, "the subscriber to receive every deletion", func() bool {
 		deleted := map[string]bool{}
 		l.mu.Lock()
 		for _, e := range l.events {
@@ -180,16 +179,11 @@ func waitAll(t *testing.T, l *eventLog, ids []string) {
 			}
 		}
 		l.mu.Unlock()
-		missing := 0
 		for _, id := range ids {
 			if !deleted[id] {
-				missing++
+				return false
 			}
 		}
-		if missing == 0 {
-			return
-		}
-		sleep(10)
-	}
-	t.Fatalf("subscriber never received every deletion")
+		return true
+	})
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,9 +22,7 @@ func TestPodWaitsForNetwork(t *testing.T) {
 	confDir := t.TempDir()
 	conf := filepath.Join(confDir, "10-net.conflist")
 	os.WriteFile(conf, []byte("{broken"), 0o644)
-	n := netSeq.Add(1) % 250
-	bridge, subnet := fmt.Sprintf("bt%d", n), fmt.Sprintf("10.211.%d.0/24", n)
-	t.Cleanup(func() { exec.Command("ip", "link", "del", bridge).Run() })
+	bridge, subnet := testNetwork(t)
 	d := newDaemon(t, fmt.Sprintf("[cni]\nconf_dir = %q\n", confDir))
 	done := make(chan error, 1)
 	go func() {

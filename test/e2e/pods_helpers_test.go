@@ -22,14 +22,20 @@ var netSeq atomic.Int32
 
 func init() { netSeq.Store(int32(os.Getpid() % 100)) }
 
-// cniConfig is the [cni] section of a test daemon: a private config
-// directory, bridge and /24 subnet. The bridge is deleted after the test.
-func cniConfig(t *testing.T) (string, *net.IPNet) {
+// testNetwork is a bridge name and /24 subnet of the test's own. The
+// bridge is deleted after the test.
+func testNetwork(t *testing.T) (bridge, subnet string) {
 	n := netSeq.Add(1) % 250
-	bridge := fmt.Sprintf("bt%d", n)
-	subnet := fmt.Sprintf("10.211.%d.0/24", n)
-	_, ipnet, _ := net.ParseCIDR(subnet)
+	bridge, subnet = fmt.Sprintf("bt%d", n), fmt.Sprintf("10.211.%d.0/24", n)
 	t.Cleanup(func() { exec.Command("ip", "link", "del", bridge).Run() })
+	return bridge, subnet
+}
+
+// cniConfig is the [cni] section of a test daemon: a private config
+// directory and a testNetwork for berthd's default network.
+func cniConfig(t *testing.T) (string, *net.IPNet) {
+	bridge, subnet := testNetwork(t)
+	_, ipnet, _ := net.ParseCIDR(subnet)
 	return fmt.Sprintf("[cni]\nconf_dir = %q\ndefault_bridge = %q\ndefault_subnet = %q\n", t.TempDir(), bridge, subnet), ipnet
 }
 
@@ -51,13 +57,10 @@ func podDaemon(t *testing.T, extra string, opts ...testutil.ImageOption) (*daemo
 // name and id.
 func volumeDaemon(t *testing.T) (d *daemon, img, volRef, volID string) {
 	t.Helper()
+	d, img, _ = podDaemon(t, "")
 	reg := testutil.NewRegistry(t)
-	reg.Push(t, "busybox:latest", testutil.BusyboxImage(t))
 	reg.Push(t, "data:1", testutil.WhiteoutImage(t))
-	cniCfg, _ := cniConfig(t)
-	d = newDaemon(t, cniCfg)
-	img, volRef = reg.Ref("busybox:latest"), reg.Ref("data:1")
-	mustPull(t, d, img)
+	volRef = reg.Ref("data:1")
 	return d, img, volRef, mustPull(t, d, volRef)
 }
 
@@ -109,6 +112,14 @@ func startContainer(t *testing.T, d *daemon, id string) {
 	}
 }
 
+// runContainer creates and starts a container, as crictl run does.
+func runContainer(t *testing.T, d *daemon, podID string, pod *runtimeapi.PodSandboxConfig, cfg *runtimeapi.ContainerConfig) string {
+	t.Helper()
+	id := createContainer(t, d, podID, pod, cfg)
+	startContainer(t, d, id)
+	return id
+}
+
 func containerStatus(t *testing.T, d *daemon, id string) *runtimeapi.ContainerStatus {
 	t.Helper()
 	resp, err := d.RT.ContainerStatus(ctxT(t), &runtimeapi.ContainerStatusRequest{ContainerId: id})
@@ -150,21 +161,31 @@ func waitLog(t *testing.T, path, want string) string {
 	}
 }
 
+// waitFor polls cond for up to 20 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func logPath(pod *runtimeapi.PodSandboxConfig, ctr *runtimeapi.ContainerConfig) string {
 	return filepath.Join(pod.LogDirectory, ctr.LogPath)
 }
-
-func sleep(ms int) { time.Sleep(time.Duration(ms) * time.Millisecond) }
 
 // cleanupCgroupParent removes the pod-level cgroups a test's cgroup_parent
 // made (runc removes only the containers' own; the kubelet owns parents),
 // deepest first, on every hierarchy.
 func cleanupCgroupParent(t *testing.T, parent string) {
+	top := strings.Split(strings.Trim(parent, "/"), "/")[0]
 	t.Cleanup(func() {
 		roots, _ := filepath.Glob("/sys/fs/cgroup/*")
 		roots = append(roots, "/sys/fs/cgroup")
 		for _, root := range roots {
-			top := strings.Split(strings.Trim(parent, "/"), "/")[0]
 			var dirs []string
 			filepath.WalkDir(filepath.Join(root, top), func(p string, de os.DirEntry, err error) error {
 				if err == nil && de.IsDir() {

@@ -29,8 +29,7 @@ func TestHostNetworkPod(t *testing.T) {
 	if ns, _ := os.ReadDir(filepath.Join(d.State, "netns")); len(ns) != 0 {
 		t.Errorf("a host-network pod got a netns: %v", ns)
 	}
-	cid := createContainer(t, d, podID, pod, containerConfig("c", img, "sleep 1000"))
-	startContainer(t, d, cid)
+	cid := runContainer(t, d, podID, pod, containerConfig("c", img, "sleep 1000"))
 	hostNet, _ := os.Readlink("/proc/self/ns/net")
 	res, err := d.RT.ExecSync(ctxT(t), &runtimeapi.ExecSyncRequest{ContainerId: cid, Cmd: []string{"sh", "-c", "readlink /proc/self/ns/net; hostname"}})
 	if err != nil {
@@ -61,8 +60,7 @@ func TestCgroupsAndMounts(t *testing.T) {
 		{HostPath: hostDir, ContainerPath: "/mnt/rw"},
 		{HostPath: created, ContainerPath: "/mnt/new"},
 	}
-	cid := createContainer(t, d, podID, pod, c)
-	startContainer(t, d, cid)
+	cid := runContainer(t, d, podID, pod, c)
 	for _, ctrl := range []string{"memory", "pids", "cpu"} {
 		dir := filepath.Join("/sys/fs/cgroup", ctrl, parent, cid)
 		if _, err := os.Stat(dir); err != nil {
@@ -120,9 +118,9 @@ func TestCrunHandler(t *testing.T) {
 		assertNothingLeft(t, d)
 		return
 	}
-	cid := createContainer(t, d, resp.PodSandboxId, pod, containerConfig("c", img, "echo via crun"))
-	startContainer(t, d, cid)
-	waitLog(t, logPath(pod, containerConfig("c", img)), "via crun")
+	c := containerConfig("c", img, "echo via crun")
+	runContainer(t, d, resp.PodSandboxId, pod, c)
+	waitLog(t, logPath(pod, c), "via crun")
 }
 
 // TestPodHostname: without a hostname a pod gets the node's (as in
@@ -133,8 +131,7 @@ func TestPodHostname(t *testing.T) {
 	pod := podConfig(t, "a-pod-name-that-is-much-longer-than-the-sixty-four-bytes-linux-allows-for-hostnames")
 	pod.Hostname = ""
 	podID := runPod(t, d, pod)
-	cid := createContainer(t, d, podID, pod, containerConfig("c", img, "sleep 1000"))
-	startContainer(t, d, cid)
+	cid := runContainer(t, d, podID, pod, containerConfig("c", img, "sleep 1000"))
 	res, err := d.RT.ExecSync(ctxT(t), &runtimeapi.ExecSyncRequest{ContainerId: cid, Cmd: []string{"hostname"}})
 	host, _ := os.Hostname()
 	if err != nil || strings.TrimSpace(string(res.Stdout)) != host {
@@ -166,8 +163,7 @@ func TestRecursiveReadOnlyMounts(t *testing.T) {
 		{HostPath: host, ContainerPath: "/rro", Readonly: true, RecursiveReadOnly: true},
 		{HostPath: host, ContainerPath: "/ro", Readonly: true},
 	}
-	id := createContainer(t, d, podID, pod, c)
-	startContainer(t, d, id)
+	id := runContainer(t, d, podID, pod, c)
 	res, err := d.RT.ExecSync(ctxT(t), &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"sh", "-c",
 		"touch /rro/sub/x 2>/dev/null && echo rro-sub-writable; touch /rro/x 2>/dev/null && echo rro-writable; touch /ro/sub/y && echo ro-sub-writable"}})
 	if err != nil {
@@ -210,8 +206,7 @@ func TestRecursiveReadOnlyHostPathRemovable(t *testing.T) {
 	podID := runPod(t, d, pod)
 	c := containerConfig("c", img, "sleep 1000")
 	c.Mounts = []*runtimeapi.Mount{{HostPath: host, ContainerPath: "/mnt", Readonly: true, RecursiveReadOnly: true}}
-	id := createContainer(t, d, podID, pod, c)
-	startContainer(t, d, id)
+	runContainer(t, d, podID, pod, c)
 	if err := exec.Command("umount", "-l", sub).Run(); err != nil {
 		t.Fatal(err)
 	}

@@ -123,10 +123,16 @@ func TestPodLifecycle(t *testing.T) {
 // mounts, shims, IP leases.
 func assertNothingLeft(t *testing.T, d *daemon) {
 	t.Helper()
-	pods, _ := d.RT.ListPodSandbox(ctxT(t), &runtimeapi.ListPodSandboxRequest{})
-	ctrs, _ := d.RT.ListContainers(ctxT(t), &runtimeapi.ListContainersRequest{})
-	if len(pods.GetItems()) != 0 || len(ctrs.GetContainers()) != 0 {
-		t.Errorf("left: %d pods, %d containers", len(pods.GetItems()), len(ctrs.GetContainers()))
+	pods, err := d.RT.ListPodSandbox(ctxT(t), &runtimeapi.ListPodSandboxRequest{})
+	if err != nil {
+		t.Fatalf("ListPodSandbox: %v", err)
+	}
+	ctrs, err := d.RT.ListContainers(ctxT(t), &runtimeapi.ListContainersRequest{})
+	if err != nil {
+		t.Fatalf("ListContainers: %v", err)
+	}
+	if len(pods.Items) != 0 || len(ctrs.Containers) != 0 {
+		t.Errorf("left: %d pods, %d containers", len(pods.Items), len(ctrs.Containers))
 	}
 	for _, dir := range []string{"netns", "userns"} {
 		if ns, _ := os.ReadDir(filepath.Join(d.State, dir)); len(ns) != 0 {
@@ -176,8 +182,7 @@ func TestLogsAndExitCodes(t *testing.T) {
 	podID := runPod(t, d, pod)
 	long := strings.Repeat("x", 20000)
 	c := containerConfig("logger", img, fmt.Sprintf(`echo one; echo two >&2; printf 'no newline'; sleep 0.2; echo; echo %s; exit 7`, long))
-	cid := createContainer(t, d, podID, pod, c)
-	startContainer(t, d, cid)
+	cid := runContainer(t, d, podID, pod, c)
 	st := waitState(t, d, cid, runtimeapi.ContainerState_CONTAINER_EXITED)
 	if st.ExitCode != 7 || st.Reason != "Error" || st.StartedAt == 0 || st.FinishedAt < st.StartedAt {
 		t.Errorf("exited status = %v", st)
@@ -215,8 +220,7 @@ func TestLogsAndExitCodes(t *testing.T) {
 		t.Errorf("stderr records (-want +got):\n%s", diff)
 	}
 	ok := containerConfig("ok", img, "true")
-	okID := createContainer(t, d, podID, pod, ok)
-	startContainer(t, d, okID)
+	okID := runContainer(t, d, podID, pod, ok)
 	if st := waitState(t, d, okID, runtimeapi.ContainerState_CONTAINER_EXITED); st.ExitCode != 0 || st.Reason != "Completed" {
 		t.Errorf("exit 0 status = %v", st)
 	}
@@ -358,15 +362,14 @@ func TestRuntimeBadRequests(t *testing.T) {
 	}
 }
 
-// TestImageConfigAndStopSignal: the image's entrypoint/env/workdir/user
-// reach the process; its STOPSIGNAL is used by StopContainer.
+// TestStopTimeout: a container that ignores SIGTERM is killed once the
+// stop timeout has passed.
 func TestStopTimeout(t *testing.T) {
 	d, img, _ := podDaemon(t, "")
 	pod := podConfig(t, "stop")
 	podID := runPod(t, d, pod)
 	c := containerConfig("stubborn", img, `trap '' TERM; echo ready; while true; do sleep 0.1; done`)
-	cid := createContainer(t, d, podID, pod, c)
-	startContainer(t, d, cid)
+	cid := runContainer(t, d, podID, pod, c)
 	waitLog(t, logPath(pod, c), "ready")
 	start := time.Now()
 	if _, err := d.RT.StopContainer(ctxT(t), &runtimeapi.StopContainerRequest{ContainerId: cid, Timeout: 2}); err != nil {
@@ -381,6 +384,8 @@ func TestStopTimeout(t *testing.T) {
 	}
 }
 
+// TestImageConfigAndStopSignal: the image's entrypoint/env/workdir/user
+// reach the process; its STOPSIGNAL is used by StopContainer.
 func TestImageConfigAndStopSignal(t *testing.T) {
 	d, img, _ := podDaemon(t, "", testutil.WithEntrypoint("/bin/sh", "-c"), testutil.WithCmd("echo from image cmd"),
 		testutil.WithEnv("PATH=/bin", "FROM_IMAGE=yes"), testutil.WithWorkdir("/data"), testutil.WithUser("berth"),
@@ -394,8 +399,7 @@ func TestImageConfigAndStopSignal(t *testing.T) {
 		Envs:     []*runtimeapi.KeyValue{{Key: "FROM_REQ", Value: []byte("req")}},
 		LogPath:  "env.log",
 	}
-	cid := createContainer(t, d, podID, pod, c)
-	startContainer(t, d, cid)
+	cid := runContainer(t, d, podID, pod, c)
 	waitLog(t, logPath(pod, c), "yes req /data 1000:1000")
 	if _, err := d.RT.StopContainer(ctxT(t), &runtimeapi.StopContainerRequest{ContainerId: cid, Timeout: 20}); err != nil {
 		t.Fatal(err)

@@ -158,10 +158,7 @@ func TestKillDuringConcurrentCreates(t *testing.T) {
 	}
 	d.removeAllPods()
 	assertNothingLeft(t, d)
-	time.Sleep(500 * time.Millisecond)
-	if shims := shimsOf(d); len(shims) != 0 {
-		t.Errorf("shim processes left: %v", shims)
-	}
+	waitFor(t, "every shim process to exit", func() bool { return len(shimsOf(d)) == 0 })
 }
 
 // shimsOf lists the pids of berth-shim processes of d (their argument is a
@@ -190,8 +187,7 @@ func TestShimKilled(t *testing.T) {
 	d, img, _ := podDaemon(t, "")
 	pod := podConfig(t, "orphan")
 	podID := runPod(t, d, pod)
-	cid := createContainer(t, d, podID, pod, containerConfig("c", img, "sleep 1000"))
-	startContainer(t, d, cid)
+	cid := runContainer(t, d, podID, pod, containerConfig("c", img, "sleep 1000"))
 	resp, err := d.RT.ContainerStatus(ctxT(t), &runtimeapi.ContainerStatusRequest{ContainerId: cid, Verbose: true})
 	if err != nil {
 		t.Fatal(err)
@@ -209,13 +205,9 @@ func TestShimKilled(t *testing.T) {
 	if st.ExitCode != 137 {
 		t.Errorf("exit code after the shim died = %d", st.ExitCode)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for syscall.Kill(info.Pid, 0) == nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("container process %d still runs without its shim", info.Pid)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitFor(t, fmt.Sprintf("container process %d to die with its shim", info.Pid), func() bool {
+		return syscall.Kill(info.Pid, 0) != nil
+	})
 }
 
 // TestKubeletRetries: the kubelet gives up on a slow RunPodSandbox or
@@ -255,7 +247,7 @@ func TestKubeletRetries(t *testing.T) {
 	// Later: the first request has most likely finished, for nobody. (On
 	// a loaded machine it may not have reached berthd at all; the retry
 	// then makes the container: one either way.)
-	sleep(500)
+	time.Sleep(500 * time.Millisecond)
 	id := createContainer(t, d, podID, pod, c)
 	if _, err := d.RT.CreateContainer(ctxT(t), req); status.Code(err) != codes.AlreadyExists {
 		t.Errorf("third CreateContainer: %v, want AlreadyExists", err)

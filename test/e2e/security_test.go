@@ -22,8 +22,7 @@ func TestUserAndGroups(t *testing.T) {
 	run := func(name string, sec *runtimeapi.LinuxContainerSecurityContext) (string, *runtimeapi.ContainerUser) {
 		c := containerConfig(name, img, "id; sleep 1000")
 		c.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: sec}
-		id := createContainer(t, d, podID, pod, c)
-		startContainer(t, d, id)
+		id := runContainer(t, d, podID, pod, c)
 		out := waitLog(t, logPath(pod, c), "uid=")
 		return out, containerStatus(t, d, id).User
 	}
@@ -70,9 +69,7 @@ func TestPIDNamespaceTarget(t *testing.T) {
 			ns = &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_TARGET, TargetId: target}
 		}
 		c.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: ns}}
-		id := createContainer(t, d, podID, pod, c)
-		startContainer(t, d, id)
-		return id
+		return runContainer(t, d, podID, pod, c)
 	}
 	a := own("a", "sleep 4242", "")
 	waitState(t, d, a, runtimeapi.ContainerState_CONTAINER_RUNNING)
@@ -85,7 +82,7 @@ func TestPIDNamespaceTarget(t *testing.T) {
 
 // TestUpdateResources: UpdateContainerResources changes the cgroup limit
 // of a running container and its status reports it;
-// UpdatePodSandboxResources is recorded.
+// UpdatePodSandboxResources is accepted.
 func TestUpdateResources(t *testing.T) {
 	cleanupCgroupParent(t, "/berthtest/resize") // registered first: runs after the daemon's cleanup
 	d, img, _ := podDaemon(t, "")
@@ -94,8 +91,7 @@ func TestUpdateResources(t *testing.T) {
 	podID := runPod(t, d, pod)
 	c := containerConfig("c", img, "sleep 1000")
 	c.Linux = &runtimeapi.LinuxContainerConfig{Resources: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 64 << 20, CpuShares: 512}}
-	id := createContainer(t, d, podID, pod, c)
-	startContainer(t, d, id)
+	id := runContainer(t, d, podID, pod, c)
 	limit := func() string {
 		for _, p := range []string{
 			filepath.Join("/sys/fs/cgroup/memory/berthtest/resize", id, "memory.limit_in_bytes"),
@@ -136,8 +132,7 @@ func TestOOMKilled(t *testing.T) {
 	podID := runPod(t, d, pod)
 	c := containerConfig("hog", img, "dd if=/dev/zero of=/dev/null bs=128M count=1")
 	c.Linux = &runtimeapi.LinuxContainerConfig{Resources: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 32 << 20}}
-	id := createContainer(t, d, podID, pod, c)
-	startContainer(t, d, id)
+	id := runContainer(t, d, podID, pod, c)
 	st := waitState(t, d, id, runtimeapi.ContainerState_CONTAINER_EXITED)
 	if st.Reason != "OOMKilled" || st.ExitCode != 137 {
 		t.Errorf("over its memory limit: reason %q exit %d", st.Reason, st.ExitCode)
@@ -160,12 +155,15 @@ func TestImageVolumes(t *testing.T) {
 		{ContainerPath: "/vol", Image: &runtimeapi.ImageSpec{Image: volID}, Readonly: true},
 		{ContainerPath: "/sub", Image: &runtimeapi.ImageSpec{Image: volID}, ImageSubPath: "data/opaque", Readonly: true},
 	}
-	id := createContainer(t, d, podID, pod, c)
-	startContainer(t, d, id)
+	id := runContainer(t, d, podID, pod, c)
+	var volRefInStatus string
 	for _, m := range containerStatus(t, d, id).Mounts {
-		if m.ContainerPath == "/vol" && m.GetImage().GetImageRef() != volID {
-			t.Errorf("status mount image_ref = %q, want %s", m.GetImage().GetImageRef(), volID)
+		if m.ContainerPath == "/vol" {
+			volRefInStatus = m.GetImage().GetImageRef()
 		}
+	}
+	if volRefInStatus != volID {
+		t.Errorf("status mount /vol image_ref = %q, want %s", volRefInStatus, volID)
 	}
 	rw := containerConfig("rw", img, "true")
 	rw.Mounts = []*runtimeapi.Mount{{ContainerPath: "/x", Image: &runtimeapi.ImageSpec{Image: volID}}}
@@ -214,8 +212,7 @@ func TestSeccomp(t *testing.T) {
 	run := func(name string, sec *runtimeapi.LinuxContainerSecurityContext, cmd string) string {
 		c := containerConfig(name, img, "sleep 1000")
 		c.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: sec}
-		id := createContainer(t, d, podID, pod, c)
-		startContainer(t, d, id)
+		id := runContainer(t, d, podID, pod, c)
 		res, err := d.RT.ExecSync(ctxT(t), &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"sh", "-c", cmd}})
 		if err != nil {
 			t.Fatal(err)

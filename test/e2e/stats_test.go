@@ -3,10 +3,8 @@ package e2e
 import (
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -29,15 +27,13 @@ func TestStats(t *testing.T) {
 	// working set), then five seconds of busy loop.
 	hogCfg := containerConfig("hog", img,
 		`dd if=/dev/zero of=/dev/shm/fill bs=1M count=32 2>/dev/null; end=$(($(date +%s)+5)); while [ $(date +%s) -lt $end ]; do :; done; sleep 1000`)
-	hog := createContainer(t, d, podID, pod, hogCfg)
-	startContainer(t, d, hog)
+	hog := runContainer(t, d, podID, pod, hogCfg)
 	// Limits as critest's metrics spec gives its container.
 	otherCfg := containerConfig("other", img, "sleep 1000")
 	otherCfg.Linux = &runtimeapi.LinuxContainerConfig{Resources: &runtimeapi.LinuxContainerResources{
 		CpuPeriod: 100000, CpuQuota: 20000, MemoryLimitInBytes: 256 << 20,
 	}}
-	other := createContainer(t, d, podID, pod, otherCfg)
-	startContainer(t, d, other)
+	other := runContainer(t, d, podID, pod, otherCfg)
 
 	const mib = 1 << 20
 	var s1 *runtimeapi.ContainerStats
@@ -50,7 +46,7 @@ func TestStats(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("working set never reached 32 MiB: %v", s1.GetMemory())
 		}
-		sleep(100)
+		time.Sleep(100 * time.Millisecond)
 	}
 	time.Sleep(500 * time.Millisecond)
 	s2 := containerStats(t, d, hog)
@@ -157,7 +153,7 @@ func TestStats(t *testing.T) {
 		}
 	}
 	// More than cgroupstats.MinInterval after ps1, so a rate is computed.
-	sleep(300)
+	time.Sleep(300 * time.Millisecond)
 	ps2 := podStats(t, d, podID)
 	e1, e2 := ps1.Linux.Network.DefaultInterface, ps2.Linux.Network.DefaultInterface
 	t.Logf("eth0: rx %d -> %d, tx %d -> %d", e1.RxBytes.Value, e2.RxBytes.Value, e1.TxBytes.Value, e2.TxBytes.Value)
@@ -344,17 +340,14 @@ func podStats(t *testing.T, d *daemon, id string) *runtimeapi.PodSandboxStats {
 // TestPodStatsCgroupParent checks a pod placed under a cgroup parent, as
 // the kubelet places every pod: the pod's figures come from that cgroup.
 func TestPodStatsCgroupParent(t *testing.T) {
-	top := fmt.Sprintf("berthstats%d", os.Getpid())
-	// Registered first, so it runs after the daemon's cleanup removed
-	// the pod.
-	t.Cleanup(func() { removeCgroups(top) })
+	parent := fmt.Sprintf("/berthstats%d/podparented", os.Getpid())
+	cleanupCgroupParent(t, parent) // registered first: runs after the daemon's cleanup
 	d, img, _ := podDaemon(t, "")
 	pod := podConfig(t, "parented")
-	pod.Linux.CgroupParent = "/" + top + "/podparented"
+	pod.Linux.CgroupParent = parent
 	podID := runPod(t, d, pod)
-	cid := createContainer(t, d, podID, pod, containerConfig("app", img,
+	runContainer(t, d, podID, pod, containerConfig("app", img,
 		`dd if=/dev/zero of=/dev/shm/fill bs=1M count=8 2>/dev/null; sleep 1000`))
-	startContainer(t, d, cid)
 
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -379,27 +372,6 @@ func TestPodStatsCgroupParent(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("pod working set never reached 8 MiB: %v", l.Memory)
 		}
-		sleep(100)
-	}
-}
-
-// removeCgroups removes the cgroup directories named top (leaves first)
-// in every hierarchy, once the pods in them are gone.
-func removeCgroups(top string) {
-	roots, _ := filepath.Glob("/sys/fs/cgroup/*/" + top)
-	if _, err := os.Stat("/sys/fs/cgroup/" + top); err == nil {
-		roots = append(roots, "/sys/fs/cgroup/"+top)
-	}
-	for _, root := range roots {
-		var dirs []string
-		filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
-			if err == nil && de.IsDir() {
-				dirs = append(dirs, p)
-			}
-			return nil
-		})
-		for i := len(dirs) - 1; i >= 0; i-- {
-			os.Remove(dirs[i])
-		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-runtime/berth/streaming/streamingtest"
+	"github.com/berth-runtime/berth/test/testutil"
 )
 
 // session runs an exec or attach URL over one of the protocols.
@@ -25,36 +26,6 @@ var protocols = map[string]session{
 	"spdy":         streamingtest.SPDY,
 	"websocket":    streamingtest.WebSocket,
 	"websocket v5": streamingtest.WebSocketV5, // what client-go's WebSocket executor offers
-}
-
-// lockedBuffer is written by a session while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// waitFor polls cond for up to 20 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func exitCode(err error) int {
@@ -84,8 +55,7 @@ func TestStreamingExec(t *testing.T) {
 	d, img, _ := podDaemon(t, "")
 	pod := podConfig(t, "streams")
 	podID := runPod(t, d, pod)
-	cid := createContainer(t, d, podID, pod, containerConfig("main", img, "sleep 100000"))
-	startContainer(t, d, cid)
+	cid := runContainer(t, d, podID, pod, containerConfig("main", img, "sleep 100000"))
 	waitState(t, d, cid, runtimeapi.ContainerState_CONTAINER_RUNNING)
 	created := createContainer(t, d, podID, pod, containerConfig("idle", img, "sleep 100000"))
 
@@ -118,13 +88,13 @@ func TestStreamingExec(t *testing.T) {
 	for name, run := range map[string]session{"spdy": streamingtest.SPDY, "websocket v5": streamingtest.WebSocketV5} {
 		t.Run(name+" stdin", func(t *testing.T) {
 			url := execURL(t, d, &runtimeapi.ExecRequest{ContainerId: cid, Cmd: []string{"sh", "-c", "cat; echo err >&2; exit 3"}, Stdin: true, Stdout: true, Stderr: true})
-			var out, errb lockedBuffer
+			var out, errb testutil.SyncBuffer
 			err := run(ctxT(t), url, streamingtest.Options{Stdin: strings.NewReader("piped\nin\n"), Stdout: &out, Stderr: &errb})
 			if exitCode(err) != 3 || out.String() != "piped\nin\n" || errb.String() != "err\n" {
 				t.Errorf("exec = %v, stdout %q, stderr %q", err, out.String(), errb.String())
 			}
 			url = execURL(t, d, &runtimeapi.ExecRequest{ContainerId: cid, Cmd: []string{"cat"}, Stdin: true, Stdout: true})
-			var catOut lockedBuffer
+			var catOut testutil.SyncBuffer
 			if err := run(ctxT(t), url, streamingtest.Options{Stdin: strings.NewReader("echoed\n"), Stdout: &catOut}); err != nil || catOut.String() != "echoed\n" {
 				t.Errorf("exec cat = %v, stdout %q", err, catOut.String())
 			}
@@ -134,7 +104,7 @@ func TestStreamingExec(t *testing.T) {
 	for name, run := range protocols {
 		t.Run(name+" output and exit code", func(t *testing.T) {
 			url := execURL(t, d, &runtimeapi.ExecRequest{ContainerId: cid, Cmd: []string{"sh", "-c", "echo out; echo err >&2; exit 3"}, Stdout: true, Stderr: true})
-			var out, errb lockedBuffer
+			var out, errb testutil.SyncBuffer
 			err := run(ctxT(t), url, streamingtest.Options{Stdout: &out, Stderr: &errb})
 			if exitCode(err) != 3 || out.String() != "out\n" || errb.String() != "err\n" {
 				t.Errorf("exec = %v, stdout %q, stderr %q", err, out.String(), errb.String())
@@ -150,7 +120,7 @@ func TestStreamingExec(t *testing.T) {
 			stdinR, stdinW := io.Pipe()
 			resize := make(chan streamingtest.TermSize, 1)
 			resize <- streamingtest.TermSize{Width: 123, Height: 45}
-			var out lockedBuffer
+			var out testutil.SyncBuffer
 			done := make(chan error, 1)
 			go func() {
 				done <- run(ctxT(t), url, streamingtest.Options{Stdin: stdinR, Stdout: &out, TTY: true, Resize: resize})
@@ -195,13 +165,12 @@ func TestStreamingAttach(t *testing.T) {
 	pod := podConfig(t, "attach")
 	podID := runPod(t, d, pod)
 
-	ticker := createContainer(t, d, podID, pod, containerConfig("ticker", img, `i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done`))
-	startContainer(t, d, ticker)
+	ticker := runContainer(t, d, podID, pod, containerConfig("ticker", img, `i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done`))
 	waitState(t, d, ticker, runtimeapi.ContainerState_CONTAINER_RUNNING)
 
 	t.Run("three attachers", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(ctxT(t))
-		var outs [3]lockedBuffer
+		var outs [3]testutil.SyncBuffer
 		var wg sync.WaitGroup
 		for i, run := range []session{streamingtest.SPDY, streamingtest.WebSocket, streamingtest.WebSocketV5} {
 			resp, err := d.RT.Attach(ctxT(t), &runtimeapi.AttachRequest{ContainerId: ticker, Stdout: true, Stderr: true})
@@ -234,8 +203,7 @@ func TestStreamingAttach(t *testing.T) {
 		cfg := containerConfig("cat", img)
 		cfg.Command, cfg.Args = []string{"cat"}, nil
 		cfg.Stdin = true
-		cat := createContainer(t, d, podID, pod, cfg)
-		startContainer(t, d, cat)
+		cat := runContainer(t, d, podID, pod, cfg)
 		waitState(t, d, cat, runtimeapi.ContainerState_CONTAINER_RUNNING)
 		for i, line := range []string{"hello", "again", "v5"} {
 			run := []session{streamingtest.SPDY, streamingtest.SPDY, streamingtest.WebSocketV5}[i]
@@ -245,7 +213,7 @@ func TestStreamingAttach(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(ctxT(t))
 			stdinR, stdinW := io.Pipe()
-			var out lockedBuffer
+			var out testutil.SyncBuffer
 			done := make(chan error, 1)
 			go func() { done <- run(ctx, resp.Url, streamingtest.Options{Stdin: stdinR, Stdout: &out}) }()
 			fmt.Fprintln(stdinW, line)
@@ -267,8 +235,7 @@ func TestStreamingAttachTTY(t *testing.T) {
 	cfg := containerConfig("shell", img)
 	cfg.Command, cfg.Args = []string{"sh"}, nil
 	cfg.Stdin, cfg.Tty = true, true
-	sh := createContainer(t, d, podID, pod, cfg)
-	startContainer(t, d, sh)
+	sh := runContainer(t, d, podID, pod, cfg)
 	waitState(t, d, sh, runtimeapi.ContainerState_CONTAINER_RUNNING)
 
 	for _, tc := range []struct {
@@ -288,7 +255,7 @@ func TestStreamingAttachTTY(t *testing.T) {
 			stdinR, stdinW := io.Pipe()
 			resize := make(chan streamingtest.TermSize, 1)
 			resize <- tc.size
-			var out lockedBuffer
+			var out testutil.SyncBuffer
 			done := make(chan error, 1)
 			go func() {
 				done <- tc.run(ctx, resp.Url, streamingtest.Options{Stdin: stdinR, Stdout: &out, TTY: true, Resize: resize})
@@ -314,10 +281,10 @@ func TestStreamingPortForward(t *testing.T) {
 	pod := podConfig(t, "forward")
 	podID := runPod(t, d, pod)
 	// An echo server in the pod: one cat per connection.
-	cid := createContainer(t, d, podID, pod, containerConfig("echo", img, "echo listening; exec nc -ll -p 8080 -e cat"))
-	startContainer(t, d, cid)
+	echo := containerConfig("echo", img, "echo listening; exec nc -ll -p 8080 -e cat")
+	cid := runContainer(t, d, podID, pod, echo)
 	waitState(t, d, cid, runtimeapi.ContainerState_CONTAINER_RUNNING)
-	waitLog(t, logPath(pod, containerConfig("echo", img)), "listening")
+	waitLog(t, logPath(pod, echo), "listening")
 
 	// The same session over SPDY and tunneled in a WebSocket, as
 	// client-go's WebSocket port-forward (kubectl since 1.30) sends it.

@@ -93,8 +93,7 @@ func TestUserNamespacePod(t *testing.T) {
 	c.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
 		NamespaceOptions: pod.Linux.SecurityContext.NamespaceOptions,
 	}}
-	id := createContainer(t, d, podID, pod, c)
-	startContainer(t, d, id)
+	id := runContainer(t, d, podID, pod, c)
 	out := waitLog(t, logPath(pod, c), "done")
 	for _, want := range []string{
 		"uid=0 gid=0",
@@ -129,8 +128,7 @@ func TestUserNamespacePod(t *testing.T) {
 	// Port-forward enters the network namespace the pod's user namespace
 	// owns.
 	echo := containerConfig("echo", img, "echo listening; exec nc -ll -p 8080 -e cat")
-	echoID := createContainer(t, d, podID, pod, echo)
-	startContainer(t, d, echoID)
+	runContainer(t, d, podID, pod, echo)
 	waitLog(t, logPath(pod, echo), "listening")
 	pfResp, err := d.RT.PortForward(ctxT(t), &runtimeapi.PortForwardRequest{PodSandboxId: podID, Port: []int32{8080}})
 	if err != nil {
@@ -174,8 +172,7 @@ func TestUserNamespacePod(t *testing.T) {
 	d.Kill()
 	d.Start()
 	c2 := containerConfig("after-crash", img, "cat /proc/self/uid_map; touch /x; stat -c 'owner %u' /x")
-	id2 := createContainer(t, d, podID, pod, c2)
-	startContainer(t, d, id2)
+	id2 := runContainer(t, d, podID, pod, c2)
 	waitState(t, d, id2, runtimeapi.ContainerState_CONTAINER_EXITED)
 	out = waitLog(t, logPath(pod, c2), "owner")
 	if !mappingLine.MatchString(out) || !strings.Contains(out, "owner 0") {

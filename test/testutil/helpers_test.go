@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -66,27 +67,15 @@ func flatten(t *testing.T, img v1.Image) map[string]fsEntry {
 }
 
 func cleanName(n string) string {
-	for len(n) > 0 && n[len(n)-1] == '/' {
-		n = n[:len(n)-1]
-	}
-	return n
+	return strings.TrimRight(n, "/")
 }
 
 // children lists the names directly in dir of fs.
 func children(fs map[string]fsEntry, dir string) []string {
 	var out []string
 	for p := range fs {
-		if len(p) > len(dir)+1 && p[:len(dir)+1] == dir+"/" {
-			rest := p[len(dir)+1:]
-			ok := true
-			for _, c := range rest {
-				if c == '/' {
-					ok = false
-				}
-			}
-			if ok {
-				out = append(out, rest)
-			}
+		if rest, ok := strings.CutPrefix(p, dir+"/"); ok && rest != "" && !strings.Contains(rest, "/") {
+			out = append(out, rest)
 		}
 	}
 	sort.Strings(out)
@@ -95,10 +84,7 @@ func children(fs map[string]fsEntry, dir string) []string {
 
 func pullImage(t *testing.T, reg *Registry, ref string, opts ...remote.Option) v1.Image {
 	t.Helper()
-	r, err := name.ParseReference(reg.Ref(ref), name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := reg.parse(t, ref)
 	img, err := remote.Image(r, append(reg.RemoteOptions(), opts...)...)
 	if err != nil {
 		t.Fatalf("pulling %s: %v", r, err)

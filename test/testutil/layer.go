@@ -102,11 +102,11 @@ func (l *memLayer) withMediaType(mt types.MediaType) *memLayer {
 }
 
 // compressWriter returns a writer compressing into w with c at a
-// deterministic setting. level is a gzip level; it is ignored for zstd.
-func compressWriter(w io.Writer, c compression, level int) (io.WriteCloser, error) {
+// deterministic setting.
+func compressWriter(w io.Writer, c compression) (io.WriteCloser, error) {
 	switch c {
 	case gzipCompression:
-		return gzip.NewWriterLevel(w, level)
+		return gzip.NewWriterLevel(w, gzip.DefaultCompression)
 	case zstdCompression:
 		return zstd.NewWriter(w, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault))
 	default:
@@ -121,7 +121,7 @@ func (nopWriteCloser) Close() error { return nil }
 // newMemLayer compresses the tar stream tarball with c.
 func newMemLayer(tarball []byte, c compression) (*memLayer, error) {
 	var blob bytes.Buffer
-	zw, err := compressWriter(&blob, c, gzip.DefaultCompression)
+	zw, err := compressWriter(&blob, c)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +146,8 @@ func sha256Hash(b []byte) v1.Hash {
 
 // layerSpec describes one layer of a built image.
 type layerSpec struct {
-	// key identifies the tar content for caching; empty disables caching.
+	// key identifies the tar content (and with the compression, the
+	// cached layer).
 	key string
 	// createdBy goes into the image history.
 	createdBy string
@@ -178,13 +179,6 @@ func (spec layerSpec) layer(c compression, mt types.MediaType) (*memLayer, error
 			return nil, fmt.Errorf("building layer %q: %w", spec.createdBy, err)
 		}
 		return newMemLayer(tb, c)
-	}
-	if spec.key == "" {
-		l, err := build()
-		if err != nil {
-			return nil, err
-		}
-		return l.withMediaType(mt), nil
 	}
 	v, _ := layerCache.LoadOrStore(layerCacheKey{spec.key, c}, &layerCacheEntry{})
 	e := v.(*layerCacheEntry)

@@ -63,13 +63,7 @@ type registryOptions struct {
 	user, password string
 	blobDelay      time.Duration
 	throttle       int64 // bytes per second; 0 means unlimited
-	log            io.Writer
 	errs           []string
-}
-
-// defaultRegistryOptions holds every default in one place.
-func defaultRegistryOptions() registryOptions {
-	return registryOptions{log: io.Discard}
 }
 
 // WithBasicAuth requires HTTP basic auth with user and password on /v2/ and
@@ -109,17 +103,11 @@ func WithThrottle(bytesPerSecond int64) RegistryOption {
 	}
 }
 
-// WithRegistryLog sends go-containerregistry's request log to w (default:
-// discarded). Requests are recorded for Requests either way.
-func WithRegistryLog(w io.Writer) RegistryOption {
-	return func(o *registryOptions) { o.log = w }
-}
-
 // NewRegistry starts a registry on 127.0.0.1 and registers its Close with
 // t.Cleanup.
 func NewRegistry(t testing.TB, opts ...RegistryOption) *Registry {
 	t.Helper()
-	o := defaultRegistryOptions()
+	var o registryOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -132,7 +120,7 @@ func NewRegistry(t testing.TB, opts ...RegistryOption) *Registry {
 	}
 	r := &Registry{
 		opts:     o,
-		inner:    registry.New(registry.Logger(log.New(o.log, "registry: ", log.LstdFlags))),
+		inner:    registry.New(registry.Logger(log.New(io.Discard, "", 0))), // quiet: Requests records them
 		closing:  make(chan struct{}),
 		blobGets: map[v1.Hash]int{},
 	}
