@@ -389,22 +389,10 @@ func (m *Manager) destroy(ctx context.Context, c store.Container) error {
 	if err := m.launcher.Delete(ctx, c.RuntimeHandler, c.ID); err != nil {
 		errs = append(errs, err)
 	}
-	if err := rootfs.Unmount(m.rootfs(c)); err != nil {
+	// Everything mounted in the bundle: the rootfs, staged binds, image
+	// volumes, and the idmapped layers of a create that a crash cut short.
+	if err := rootfs.UnmountAll(c.Bundle); err != nil {
 		errs = append(errs, err)
-	}
-	staged, _ := filepath.Glob(filepath.Join(c.Bundle, "staged", "*"))
-	for _, r := range staged {
-		if err := rootfs.Unmount(r); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	// Sub-path binds ("n-sub") sort after their overlays ("n"): unmount
-	// in reverse so a bind goes before the mount it came from.
-	vols, _ := filepath.Glob(filepath.Join(c.Bundle, "volumes", "*"))
-	for i := len(vols) - 1; i >= 0; i-- {
-		if err := rootfs.Unmount(vols[i]); err != nil {
-			errs = append(errs, err)
-		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err

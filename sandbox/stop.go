@@ -98,7 +98,7 @@ func (m *Manager) teardown(ctx context.Context, id string, remove bool) error {
 	if !remove {
 		return nil
 	}
-	if err := rootfs.Unmount(filepath.Join(sb.Dir, "shm")); err != nil {
+	if err := rootfs.UnmountAll(sb.Dir); err != nil { // /dev/shm
 		return err
 	}
 	if err := os.RemoveAll(sb.Dir); err != nil {

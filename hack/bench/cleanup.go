@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io/fs"
@@ -10,13 +9,11 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/berth-runtime/berth/runtime/rootfs"
 )
 
 // Everything the pod sections create lives under one fixed directory, on
@@ -77,7 +74,7 @@ func sweep(base string) {
 		deleteRuncContainers(base)
 		killProcsNaming(base)
 		deleteRuncContainers(base) // anything a dying daemon created meanwhile
-		unmountUnder(base)
+		rootfs.UnmountAll(base)
 		os.RemoveAll(base)
 	}
 	for _, br := range []string{berthBridge, ctrdBridge} {
@@ -91,7 +88,7 @@ func sweep(base string) {
 // deleteRuncContainers runs `runc delete -f` for every container whose
 // state.json lies in a runc root below base.
 func deleteRuncContainers(base string) {
-	mounts := mountsUnder(base)
+	mounts, _ := rootfs.MountsUnder(base)
 	filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return nil
@@ -135,55 +132,6 @@ func killProcsNaming(base string) {
 func isZombie(pid int) bool {
 	st, err := readStat(pid)
 	return err == nil && st.state == "Z"
-}
-
-// unmountUnder lazily unmounts every mount point below base, deepest first.
-func unmountUnder(base string) {
-	mps := mountsUnder(base)
-	slices.SortFunc(mps, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
-	for _, mp := range mps {
-		unix.Unmount(mp, unix.MNT_DETACH)
-	}
-}
-
-// mountsUnder lists the mount points at or below base.
-func mountsUnder(base string) []string {
-	var mps []string
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 {
-			mp := unescapeMount(fields[4])
-			if mp == base || strings.HasPrefix(mp, base+"/") {
-				mps = append(mps, mp)
-			}
-		}
-	}
-	return mps
-}
-
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var out strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				out.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		out.WriteByte(s[i])
-	}
-	return out.String()
 }
 
 // removeCgroups removes the (empty) cgroup directories named parent in

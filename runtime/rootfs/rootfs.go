@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -129,6 +130,37 @@ func Unmount(target string) error {
 		}
 	}
 	return fmt.Errorf("unmounting %s: still mounted after 16 unmounts", target)
+}
+
+// UnmountAll unmounts every mount at or below dir, the latest first (so a
+// mount goes before what it was stacked on or bound from). Call it before
+// removing a directory that may hold mounts: os.RemoveAll would descend
+// into them and delete what they show (an image layer, a volume).
+func UnmountAll(dir string) error {
+	mounts, err := MountsUnder(dir)
+	if err != nil {
+		return err
+	}
+	for i := len(mounts) - 1; i >= 0; i-- {
+		if err := Unmount(mounts[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MountsUnder lists the mount points at or below dir, in the order they
+// were mounted.
+func MountsUnder(dir string) ([]string, error) {
+	infos, err := mountinfo.GetMounts(mountinfo.PrefixFilter(filepath.Clean(dir)))
+	if err != nil {
+		return nil, fmt.Errorf("listing the mounts under %s: %w", dir, err)
+	}
+	out := make([]string, len(infos))
+	for i, m := range infos {
+		out[i] = m.Mountpoint
+	}
+	return out, nil
 }
 
 // Mounted reports whether target is a mount point.

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/berth-runtime/berth/test/testutil"
 )
 
@@ -63,5 +65,48 @@ func TestMountRefusesBadInput(t *testing.T) {
 	}
 	if err := Mount(filepath.Join(dir, "t"), long, filepath.Join(dir, "u"), filepath.Join(dir, "w"), nil); err == nil || !strings.Contains(err.Error(), "over the kernel") {
 		t.Errorf("too many layers: %v", err)
+	}
+}
+
+// TestUnmountAllBeforeRemove: whatever is mounted below a directory, in
+// whatever order, UnmountAll leaves nothing mounted, so that removing the
+// directory cannot reach what the mounts showed (here a "layer").
+func TestUnmountAllBeforeRemove(t *testing.T) {
+	testutil.RequiresRoot(t)
+	dir := t.TempDir()
+	layer := filepath.Join(dir, "layer")
+	os.MkdirAll(layer, 0o755)
+	os.WriteFile(filepath.Join(layer, "f"), []byte("keep"), 0o644)
+	bundle := filepath.Join(dir, "bundle")
+	for _, d := range []string{"rootfs.lower/0", "tmp"} {
+		os.MkdirAll(filepath.Join(bundle, d), 0o755)
+	}
+	if err := Stage(layer, filepath.Join(bundle, "rootfs.lower", "0"), StageOptions{ReadOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", filepath.Join(bundle, "tmp"), "tmpfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	// A bind of the layer on top of a mount, and one stacked on itself.
+	os.MkdirAll(filepath.Join(bundle, "tmp", "sub"), 0o755)
+	for _, target := range []string{filepath.Join(bundle, "tmp", "sub"), filepath.Join(bundle, "tmp", "sub")} {
+		if err := unix.Mount(layer, target, "", unix.MS_BIND, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := UnmountAll(bundle); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := MountsUnder(bundle); err != nil || len(left) != 0 {
+		t.Fatalf("mounts left: %v %v", left, err)
+	}
+	if err := os.RemoveAll(bundle); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(layer, "f")); err != nil || string(b) != "keep" {
+		t.Errorf("the layer lost its file: %q %v", b, err)
+	}
+	if err := UnmountAll(filepath.Join(dir, "missing")); err != nil {
+		t.Errorf("UnmountAll of a missing directory: %v", err)
 	}
 }
