@@ -143,10 +143,18 @@ func TestKillDuringConcurrentCreates(t *testing.T) {
 	if ready < 2 {
 		t.Errorf("pods ready before the kill are gone: %d ready", ready)
 	}
-	// The pods that survived work, and their names are still taken.
+	// The pods that survived work (a new container runs from the image's
+	// layers, which the clean-up of interrupted creates must not have
+	// touched), and their names are still taken.
 	for _, p := range pods.Items {
 		if p.State != runtimeapi.PodSandboxState_SANDBOX_READY {
 			continue
+		}
+		check := containerConfig("after-crash", img, "test -x /bin/busybox && ls / >/dev/null")
+		check.LogPath = ""
+		st := waitState(t, d, runContainer(t, d, p.Id, podConfig(t, p.Metadata.Name), check), runtimeapi.ContainerState_CONTAINER_EXITED)
+		if st.ExitCode != 0 {
+			t.Errorf("a new container in recovered pod %s exited %d: %s", p.Metadata.Name, st.ExitCode, st.Message)
 		}
 		_, err := d.RT.RunPodSandbox(ctxT(t), &runtimeapi.RunPodSandboxRequest{Config: podConfig(t, p.Metadata.Name)})
 		if err == nil || !strings.Contains(err.Error(), "in use") {
