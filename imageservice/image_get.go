@@ -49,20 +49,10 @@ func lookup(tx *store.Tx, name string) (store.Image, error) {
 			return store.Get[store.Image](tx, store.Images, id)
 		}
 	}
-	if reference.IsIDPrefix(strings.TrimPrefix(name, "sha256:")) {
-		prefix := "sha256:" + strings.TrimPrefix(name, "sha256:")
-		var found []string
-		for _, k := range store.Keys(tx, store.Images) {
-			if strings.HasPrefix(k, prefix) {
-				found = append(found, k)
-			}
-		}
-		switch len(found) {
-		case 1:
-			return store.Get[store.Image](tx, store.Images, found[0])
-		case 0:
-		default:
-			return store.Image{}, fmt.Errorf("image ID prefix %q matches %d images: %w", name, len(found), errdefs.ErrInvalidArgument)
+	if reference.IsIDPrefix(name) {
+		img, err := store.GetByPrefix[store.Image](tx, store.Images, "sha256:"+strings.TrimPrefix(name, "sha256:"))
+		if !errdefs.IsNotFound(err) {
+			return img, err
 		}
 	}
 	if refErr != nil && !reference.IsIDPrefix(name) {

@@ -4,17 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	digest "github.com/opencontainers/go-digest"
 
 	"github.com/berth-runtime/berth/imageservice"
-	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/events"
 	"github.com/berth-runtime/berth/internal/namereg"
 	"github.com/berth-runtime/berth/runtime/oci"
@@ -96,28 +93,9 @@ func (m *Manager) Close() {
 func (m *Manager) Get(ctx context.Context, id string) (store.Container, error) {
 	var c store.Container
 	err := m.db.View(func(tx *store.Tx) error {
-		if id == "" {
-			return fmt.Errorf("empty container id: %w", errdefs.ErrInvalidArgument)
-		}
 		var err error
-		if c, err = store.Get[store.Container](tx, store.Containers, id); err == nil {
-			return nil
-		}
-		var found []string
-		for _, k := range store.Keys(tx, store.Containers) {
-			if strings.HasPrefix(k, id) {
-				found = append(found, k)
-			}
-		}
-		switch len(found) {
-		case 1:
-			c, err = store.Get[store.Container](tx, store.Containers, found[0])
-			return err
-		case 0:
-			return fmt.Errorf("container %q: %w", id, errdefs.ErrNotFound)
-		default:
-			return fmt.Errorf("container id prefix %q is ambiguous: %w", id, errdefs.ErrInvalidArgument)
-		}
+		c, err = store.GetByPrefix[store.Container](tx, store.Containers, id)
+		return err
 	})
 	return c, err
 }

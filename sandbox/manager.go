@@ -15,12 +15,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/berth-runtime/berth/cni"
-	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/events"
 	"github.com/berth-runtime/berth/internal/namereg"
 	"github.com/berth-runtime/berth/runtime"
@@ -156,7 +154,7 @@ func (m *Manager) Get(ctx context.Context, id string) (store.Sandbox, error) {
 	var sb store.Sandbox
 	err := m.db.View(func(tx *store.Tx) error {
 		var err error
-		sb, err = getByPrefix[store.Sandbox](tx, store.Sandboxes, id)
+		sb, err = store.GetByPrefix[store.Sandbox](tx, store.Sandboxes, id)
 		return err
 	})
 	return sb, err
@@ -172,30 +170,6 @@ func (m *Manager) List(ctx context.Context) ([]store.Sandbox, error) {
 		})
 	})
 	return out, err
-}
-
-func getByPrefix[T any](tx *store.Tx, b store.Bucket, id string) (T, error) {
-	var zero T
-	if id == "" {
-		return zero, fmt.Errorf("empty id: %w", errdefs.ErrInvalidArgument)
-	}
-	if v, err := store.Get[T](tx, b, id); err == nil {
-		return v, nil
-	}
-	var found []string
-	for _, k := range store.Keys(tx, b) {
-		if strings.HasPrefix(k, id) {
-			found = append(found, k)
-		}
-	}
-	switch len(found) {
-	case 1:
-		return store.Get[T](tx, b, found[0])
-	case 0:
-		return zero, fmt.Errorf("%s %q: %w", b, id, errdefs.ErrNotFound)
-	default:
-		return zero, fmt.Errorf("%s id prefix %q is ambiguous: %w", b, id, errdefs.ErrInvalidArgument)
-	}
 }
 
 func (m *Manager) update(id string, fn func(*store.Sandbox)) (store.Sandbox, error) {

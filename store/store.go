@@ -6,6 +6,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -159,12 +160,34 @@ func ForEach[T any](tx *Tx, b Bucket, fn func(key string, v T) error) error {
 	})
 }
 
-// Keys lists the keys of b in order.
-func Keys(tx *Tx, b Bucket) []string {
+// KeysWithPrefix lists, in order, the keys of b that start with prefix
+// (every key for ""). It seeks to the prefix instead of reading the
+// whole bucket.
+func KeysWithPrefix(tx *Tx, b Bucket, prefix string) []string {
 	var keys []string
-	tx.tx.Bucket([]byte(b)).ForEach(func(k, _ []byte) error {
+	c := tx.tx.Bucket([]byte(b)).Cursor()
+	for k, _ := c.Seek([]byte(prefix)); k != nil && bytes.HasPrefix(k, []byte(prefix)); k, _ = c.Next() {
 		keys = append(keys, string(k))
-		return nil
-	})
+	}
 	return keys
+}
+
+// GetByPrefix decodes the record whose key is id or, failing that, the
+// only one whose key starts with id, as docker and crictl accept short
+// ids. None wraps errdefs.ErrNotFound; several, or an empty id, wrap
+// errdefs.ErrInvalidArgument.
+func GetByPrefix[T any](tx *Tx, b Bucket, id string) (T, error) {
+	var zero T
+	if id == "" {
+		return zero, fmt.Errorf("empty %s id: %w", b, errdefs.ErrInvalidArgument)
+	}
+	switch keys := KeysWithPrefix(tx, b, id); {
+	case len(keys) == 0:
+		return zero, fmt.Errorf("%s %q: %w", b, id, errdefs.ErrNotFound)
+	case keys[0] == id || len(keys) == 1:
+		// Keys are sorted: an exact match comes first.
+		return Get[T](tx, b, keys[0])
+	default:
+		return zero, fmt.Errorf("%s id prefix %q is ambiguous: %w", b, id, errdefs.ErrInvalidArgument)
+	}
 }

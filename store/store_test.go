@@ -100,3 +100,42 @@ func TestNewerSchemaRefused(t *testing.T) {
 		t.Fatalf("Open of a newer schema = %v", err)
 	}
 }
+
+func TestGetByPrefix(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// "ab12" is a prefix of "ab123"; "ac" sorts between them and "b".
+	ids := []string{"ab12", "ab123", "ac9", "b00"}
+	if err := db.Update(func(tx *Tx) error {
+		for _, id := range ids {
+			if err := Put(tx, Sandboxes, id, Sandbox{ID: id}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.View(func(tx *Tx) error {
+		for prefix, want := range map[string]string{"ab12": "ab12", "ab123": "ab123", "ac": "ac9", "b": "b00", "ab1234": "", "c": "", "a": "", "": ""} {
+			sb, err := GetByPrefix[Sandbox](tx, Sandboxes, prefix)
+			switch {
+			case want != "" && (err != nil || sb.ID != want):
+				t.Errorf("GetByPrefix(%q) = %q, %v; want %q", prefix, sb.ID, err, want)
+			case want == "" && prefix == "a" && !errors.Is(err, errdefs.ErrInvalidArgument):
+				t.Errorf("GetByPrefix(a) = %v, want ambiguous", err)
+			case want == "" && prefix == "" && !errors.Is(err, errdefs.ErrInvalidArgument):
+				t.Errorf("GetByPrefix(\"\") = %v, want invalid", err)
+			case want == "" && (prefix == "c" || prefix == "ab1234") && !errors.Is(err, errdefs.ErrNotFound):
+				t.Errorf("GetByPrefix(%q) = %v, want not found", prefix, err)
+			}
+		}
+		if got := KeysWithPrefix(tx, Sandboxes, "ab"); len(got) != 2 {
+			t.Errorf("KeysWithPrefix(ab) = %v", got)
+		}
+		return nil
+	})
+}
