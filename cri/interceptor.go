@@ -2,8 +2,6 @@ package cri
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"strings"
 	"time"
@@ -13,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/internal/idgen"
 	berthlog "github.com/berth-runtime/berth/internal/log"
 )
 
@@ -29,7 +28,7 @@ var quietRPCs = map[string]bool{
 func UnaryInterceptor(base *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		rpc := info.FullMethod[strings.LastIndexByte(info.FullMethod, '/')+1:]
-		l := base.With("rpc", rpc, "req", requestID())
+		l := base.With("rpc", rpc, "req", idgen.Hex(6))
 		ctx = berthlog.With(ctx, l)
 		start := time.Now()
 		resp, err := handler(ctx, req)
@@ -43,7 +42,7 @@ func UnaryInterceptor(base *slog.Logger) grpc.UnaryServerInterceptor {
 func StreamInterceptor(base *slog.Logger) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		rpc := info.FullMethod[strings.LastIndexByte(info.FullMethod, '/')+1:]
-		l := base.With("rpc", rpc, "req", requestID())
+		l := base.With("rpc", rpc, "req", idgen.Hex(6))
 		ctx := berthlog.With(ss.Context(), l)
 		start := time.Now()
 		err := errdefs.ToGRPC(handler(srv, &ctxStream{ServerStream: ss, ctx: ctx}))
@@ -73,9 +72,3 @@ type ctxStream struct {
 }
 
 func (s *ctxStream) Context() context.Context { return s.ctx }
-
-func requestID() string {
-	var b [6]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/events"
+	"github.com/berth-runtime/berth/internal/idgen"
 	"github.com/berth-runtime/berth/runtime/oci"
 	"github.com/berth-runtime/berth/runtime/rootfs"
 	"github.com/berth-runtime/berth/store"
@@ -128,7 +129,7 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err
 	if len(img.RepoDigests) > 0 {
 		imageRef = img.RepoDigests[0]
 	}
-	id = newID()
+	id = idgen.New()
 	c := store.Container{
 		ID: id, SandboxID: req.Sandbox.ID, Name: req.Name, Attempt: req.Attempt, Key: req.Key(),
 		Labels: req.Labels, Annotations: req.Annotations, Config: req.Config,

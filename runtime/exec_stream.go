@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/internal/idgen"
 	"github.com/berth-runtime/berth/runtime/ocirt/cli"
 )
 
@@ -69,7 +70,7 @@ func (m *Manager) Exec(ctx context.Context, id string, o ExecOpts) (int, error) 
 	if err != nil {
 		return -1, err
 	}
-	base := filepath.Join(c.Bundle, "exec-"+newID()[:12])
+	base := filepath.Join(c.Bundle, "exec-"+idgen.Hex(6))
 	pidFile, procFile := base+".pid", base+".json"
 	defer os.Remove(pidFile)
 	if err := os.WriteFile(procFile, proc, 0o600); err != nil {

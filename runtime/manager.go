@@ -2,8 +2,6 @@ package runtime
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -133,12 +131,6 @@ func (m *Manager) update(id string, fn func(*store.Container)) (store.Container,
 }
 
 func (m *Manager) rootfs(c store.Container) string { return filepath.Join(c.Bundle, "rootfs") }
-
-func newID() string {
-	var b [32]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
 
 func (m *Manager) publish(kind events.Kind, c store.Container) {
 	m.events.Publish(events.Event{Kind: kind, ID: c.ID, SandboxID: c.SandboxID})

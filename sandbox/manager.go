@@ -8,8 +8,6 @@ package sandbox
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -184,13 +182,6 @@ func (m *Manager) update(id string, fn func(*store.Sandbox)) (store.Sandbox, err
 		return store.Put(tx, store.Sandboxes, id, sb)
 	})
 	return sb, err
-}
-
-// NewID returns a random 64-hex id, as docker and containerd use.
-func NewID() string {
-	var b [32]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 func (m *Manager) publish(kind events.Kind, id string) {

@@ -13,6 +13,7 @@ import (
 	"github.com/berth-runtime/berth/cni"
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/events"
+	"github.com/berth-runtime/berth/internal/idgen"
 	"github.com/berth-runtime/berth/runtime"
 	"github.com/berth-runtime/berth/runtime/oci"
 	"github.com/berth-runtime/berth/sandbox/netns"
@@ -77,7 +78,7 @@ func (m *Manager) run(ctx context.Context, req RunRequest) (id string, err error
 			return "", err
 		}
 	}
-	id = NewID()
+	id = idgen.New()
 	log := m.log.With("sandbox", id[:12], "pod", req.Namespace+"/"+req.Name)
 	sb := store.Sandbox{
 		ID: id, Name: req.Name, Namespace: req.Namespace, UID: req.UID, Attempt: req.Attempt,
