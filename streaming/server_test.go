@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,8 @@ import (
 	"github.com/berth-runtime/berth/runtime"
 	"github.com/berth-runtime/berth/streaming"
 	"github.com/berth-runtime/berth/streaming/streamingtest"
+
+	"github.com/berth-runtime/berth/test/testutil"
 )
 
 // fake echoes stdin to stdout, writes "err" to stderr and exits with the
@@ -235,7 +236,7 @@ func TestExecV5Resize(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	resize := make(chan streamingtest.TermSize)
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- streamingtest.WebSocketV5(ctx, resp.Url, streamingtest.Options{Stdin: strings.NewReader(""), Stdout: out, TTY: true, Resize: resize})
@@ -293,21 +294,4 @@ func TestTokenIsOneTimeAcrossProtocols(t *testing.T) {
 	if err := streamingtest.WebSocketV5(ctx, strings.Replace(resp.Url, "/exec/", "/attach/", 1), o); err == nil {
 		t.Error("an exec token worked for attach")
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

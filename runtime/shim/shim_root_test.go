@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -529,7 +528,7 @@ func TestAttachStdin(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { syscall.Kill(s.ShimPid, syscall.SIGKILL) })
-	var out, errb syncBuffer
+	var out, errb testutil.SyncBuffer
 	done := make(chan error, 1)
 	var st ExitStatus
 	go func() {
@@ -547,23 +546,6 @@ func TestAttachStdin(t *testing.T) {
 	if out.String() != "got hello\n" || errb.String() != "bye\n" || st.ExitCode != 0 {
 		t.Errorf("attach stdout %q stderr %q exit %+v", out.String(), errb.String(), st)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestPauseExitsOnSIGTERM(t *testing.T) {
