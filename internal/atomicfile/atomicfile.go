@@ -2,10 +2,12 @@
 // crash, sees either the old content or the new, never a torn mix: the data
 // goes to a temporary file in the same directory, is fsynced, renamed over
 // the target, and the directory is fsynced so the rename itself is durable.
+//
+// Errors are *os.PathError rather than fmt-wrapped: berth-shim writes its
+// exit file with this package, and stays small without fmt.
 package atomicfile
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 )
@@ -24,7 +26,7 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 	fail := func(err error) error {
 		f.Close()
 		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
+		return &os.PathError{Op: "write", Path: path, Err: err}
 	}
 	if _, err := f.Write(data); err != nil {
 		return fail(err)
@@ -37,11 +39,11 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
+		return &os.PathError{Op: "write", Path: path, Err: err}
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
+		return &os.PathError{Op: "write", Path: path, Err: err}
 	}
 	return SyncDir(dir)
 }
@@ -55,7 +57,7 @@ func SyncDir(dir string) error {
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing directory %s: %w", dir, err)
+		return &os.PathError{Op: "fsync", Path: dir, Err: err}
 	}
 	return nil
 }

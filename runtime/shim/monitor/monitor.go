@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth-runtime/berth/internal/atomicfile"
 	"github.com/berth-runtime/berth/runtime/logs"
 	"github.com/berth-runtime/berth/runtime/shim/shimapi"
 )
@@ -225,7 +226,7 @@ func (m *monitor) run() {
 	m.log.Close()
 
 	b := shimapi.AppendExitStatus(nil, st)
-	if err := writeFileAtomic(m.cfg.ExitFile, b, 0o644); err != nil {
+	if err := atomicfile.WriteFile(m.cfg.ExitFile, b, 0o644); err != nil {
 		os.Stderr.WriteString("berth-shim: " + m.cfg.ID + ": " + err.Error() + "\n")
 	}
 	m.status = st
@@ -354,49 +355,3 @@ func (o oomCounter) fired() bool { return o.path != "" && o.read() > o.start }
 
 // prSetChildSubreaper is PR_SET_CHILD_SUBREAPER (linux/prctl.h).
 const prSetChildSubreaper = 36
-
-// writeFileAtomic replaces path with data as internal/atomicfile does
-// (temporary file in the same directory, fsync, rename, fsync of the
-// directory), without its dependencies.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir, base := ".", path
-	if i := strings.LastIndexByte(path, '/'); i >= 0 {
-		dir, base = path[:i+1], path[i+1:]
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return errors.New("writing " + path + ": " + err.Error())
-	}
-	if _, err := f.Write(data); err != nil {
-		return fail(err)
-	}
-	if err := f.Chmod(perm); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return errors.New("writing " + path + ": " + err.Error())
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return errors.New("writing " + path + ": " + err.Error())
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return errors.New("syncing directory " + dir + ": " + err.Error())
-	}
-	return nil
-}
