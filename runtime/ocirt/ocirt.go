@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,17 +19,6 @@ import (
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/runtime/ocirt/cli"
 )
-
-// Driver is the OCI runtime as runtime/ sees it; Runtime implements it,
-// ocirttest.Fake fakes it.
-type Driver interface {
-	Create(ctx context.Context, id, bundle string, o CreateOpts) error
-	Start(ctx context.Context, id string) error
-	Kill(ctx context.Context, id string, sig syscall.Signal, all bool) error
-	Delete(ctx context.Context, id string, force bool) error
-	State(ctx context.Context, id string) (State, error)
-	Update(ctx context.Context, id string, resourcesJSON []byte) error
-}
 
 // Container statuses reported by State (the OCI runtime spec's values).
 const (
@@ -50,24 +38,12 @@ type State struct {
 	Bundle string `json:"bundle"`
 }
 
-// CreateOpts are the per-call options of Create.
-type CreateOpts struct {
-	PidFile       string // --pid-file (required by the shim)
-	ConsoleSocket string // --console-socket, for process.terminal
-	NoPivot       bool   // --no-pivot, for rootfs on ramfs
-	// The container's stdio when not a terminal: runc create passes its own
-	// stdio through to the container process. nil is /dev/null.
-	Stdin, Stdout, Stderr *os.File
-}
-
 // Runtime is an OCI runtime binary with berth's global flags.
 type Runtime struct {
 	Binary        string // e.g. /usr/sbin/runc
 	Root          string // --root, private per berthd, e.g. <state>/runc
 	SystemdCgroup bool
 }
-
-var _ Driver = (*Runtime)(nil)
 
 // CLI is the runtime's command line with berth's global flags, for the
 // calls the driver does not wrap (runc exec with a terminal of berthd's).
@@ -82,35 +58,6 @@ func (r *Runtime) run(ctx context.Context, stdin io.Reader, stdout io.Writer, ar
 	}
 	c.Cmd.Stdin = stdin
 	c.Cmd.Stdout = stdout
-	return classify(c.Run())
-}
-
-// Create runs `create`: the container exists, its init waits for Start.
-func (r *Runtime) Create(ctx context.Context, id, bundle string, o CreateOpts) error {
-	args := []string{"create", "--bundle", bundle}
-	if o.PidFile != "" {
-		args = append(args, "--pid-file", o.PidFile)
-	}
-	if o.ConsoleSocket != "" {
-		args = append(args, "--console-socket", o.ConsoleSocket)
-	}
-	if o.NoPivot {
-		args = append(args, "--no-pivot")
-	}
-	c, err := r.CLI().Command(ctx, append(args, id)...)
-	if err != nil {
-		return err
-	}
-	// Assign only non-nil files: a typed nil *os.File in an io.Reader is not nil.
-	if o.Stdin != nil {
-		c.Cmd.Stdin = o.Stdin
-	}
-	if o.Stdout != nil {
-		c.Cmd.Stdout = o.Stdout
-	}
-	if o.Stderr != nil {
-		c.Cmd.Stderr = o.Stderr
-	}
 	return classify(c.Run())
 }
 

@@ -12,7 +12,6 @@ import (
 
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/runtime/ocirt"
-	"github.com/berth-runtime/berth/runtime/ocirt/ocirttest"
 )
 
 // fakeRuntime writes a script that behaves like runc failing with msg in
@@ -46,10 +45,10 @@ func TestErrorsCarryRuntimeMessage(t *testing.T) {
 		sentinel error
 		call     func(r *ocirt.Runtime) error
 	}{
-		{"can't get final child's PID from pipe: EOF", nil, func(r *ocirt.Runtime) error { return r.Create(ctx, "c", "/b", ocirt.CreateOpts{}) }},
+		{"can't get final child's PID from pipe: EOF", nil, func(r *ocirt.Runtime) error { return r.Start(ctx, "c") }},
 		{"container does not exist", errdefs.ErrNotFound, func(r *ocirt.Runtime) error { _, err := r.State(ctx, "c"); return err }},
 		{"container not running", errdefs.ErrFailedPrecondition, func(r *ocirt.Runtime) error { return r.Kill(ctx, "c", syscall.SIGTERM, false) }},
-		{"container with id exists: c", errdefs.ErrAlreadyExists, func(r *ocirt.Runtime) error { return r.Create(ctx, "c", "/b", ocirt.CreateOpts{}) }},
+		{"container with id exists: c", errdefs.ErrAlreadyExists, func(r *ocirt.Runtime) error { return r.Start(ctx, "c") }},
 		{"container does not exist", nil, func(r *ocirt.Runtime) error { return r.Delete(ctx, "c", true) }}, // missing is not an error
 	}
 	for _, tc := range tests {
@@ -74,37 +73,5 @@ func TestErrorsCarryRuntimeMessage(t *testing.T) {
 				}
 			}
 		}
-	}
-}
-
-func TestFake(t *testing.T) {
-	ctx := context.Background()
-	f := ocirttest.New()
-	var d ocirt.Driver = f
-	if err := d.Create(ctx, "a", "/b", ocirt.CreateOpts{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Create(ctx, "a", "/b", ocirt.CreateOpts{}); !errors.Is(err, errdefs.ErrAlreadyExists) {
-		t.Errorf("second Create = %v", err)
-	}
-	d.Start(ctx, "a")
-	if s, _ := d.State(ctx, "a"); s.Status != ocirt.StatusRunning {
-		t.Errorf("state %+v", s)
-	}
-	boom := errors.New("boom")
-	f.Fail = func(op ocirttest.Op, id string) error {
-		if op == ocirttest.OpKill {
-			return boom
-		}
-		return nil
-	}
-	if err := d.Kill(ctx, "a", syscall.SIGKILL, true); err != boom {
-		t.Errorf("injected error not returned: %v", err)
-	}
-	if _, err := d.State(ctx, "zz"); !errors.Is(err, errdefs.ErrNotFound) {
-		t.Errorf("State of missing = %v", err)
-	}
-	if err := d.Delete(ctx, "zz", false); err != nil {
-		t.Errorf("Delete of missing = %v", err)
 	}
 }
