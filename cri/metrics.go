@@ -208,8 +208,8 @@ func (s *Server) podMetrics(ctx context.Context) ([]*runtimeapi.PodSandboxMetric
 		return nil, err
 	}
 	items := []*runtimeapi.PodSandboxMetrics{}
-	for _, sb := range sbs {
-		items = append(items, toPodMetrics(s.containers.PodMetrics(ctx, sb)))
+	for _, ps := range s.containers.PodMetrics(ctx, sbs) {
+		items = append(items, toPodMetrics(ps))
 	}
 	return items, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/runtime"
+	"github.com/berth-runtime/berth/store"
 )
 
 // Stats are read from the cgroups, the writable layers and the pod
@@ -72,7 +73,7 @@ func (s *Server) PodSandboxStats(ctx context.Context, req *runtimeapi.PodSandbox
 	if err != nil {
 		return nil, err
 	}
-	return &runtimeapi.PodSandboxStatsResponse{Stats: toPodStats(s.containers.PodStats(ctx, sb, &s.cpuRates))}, nil
+	return &runtimeapi.PodSandboxStatsResponse{Stats: toPodStats(s.containers.PodStats(ctx, []store.Sandbox{sb}, &s.cpuRates)[0])}, nil
 }
 
 // ListPodSandboxStats reports the usage of the pods matching the filter
@@ -102,8 +103,8 @@ func (s *Server) listPodStats(ctx context.Context, f *runtimeapi.PodSandboxStats
 		return nil, err
 	}
 	items := []*runtimeapi.PodSandboxStats{}
-	for _, sb := range sbs {
-		items = append(items, toPodStats(s.containers.PodStats(ctx, sb, &s.cpuRates)))
+	for _, ps := range s.containers.PodStats(ctx, sbs, &s.cpuRates) {
+		items = append(items, toPodStats(ps))
 	}
 	return items, nil
 }

@@ -226,31 +226,44 @@ func readCgroup(group string, detailed bool) (cgroupstats.Sample, error) {
 	return cgroupstats.Read(group)
 }
 
-// PodStats reads a pod's figures, with those of its containers.
-func (m *Manager) PodStats(ctx context.Context, sb store.Sandbox, rates *cgroupstats.Rates) PodStats {
-	return m.podStats(sb, rates, false)
+// PodStats reads the figures of the pods sbs, each with those of its
+// containers, in that order.
+func (m *Manager) PodStats(ctx context.Context, sbs []store.Sandbox, rates *cgroupstats.Rates) []PodStats {
+	return m.podStatsList(sbs, rates, false)
 }
 
-// PodMetrics reads a pod's figures as PodStats does, with the detail the
+// PodMetrics reads pods' figures as PodStats does, with the detail the
 // cAdvisor metrics need (Detail of the pod and of its running
 // containers), and records no CPU sample: a scrape must not move the
 // sample the stats RPCs compute usage_nano_cores from.
-func (m *Manager) PodMetrics(ctx context.Context, sb store.Sandbox) PodStats {
-	return m.podStats(sb, nil, true)
+func (m *Manager) PodMetrics(ctx context.Context, sbs []store.Sandbox) []PodStats {
+	return m.podStatsList(sbs, nil, true)
 }
 
-func (m *Manager) podStats(sb store.Sandbox, rates *cgroupstats.Rates, detailed bool) PodStats {
-	now := time.Now()
-	ps := PodStats{Sandbox: sb, CPU: CPUStats{Time: now}, Memory: MemoryStats{Time: now}, ProcessesTime: now}
-	var cs []store.Container
+// podStatsList reads the container records once for all the pods.
+func (m *Manager) podStatsList(sbs []store.Sandbox, rates *cgroupstats.Rates, detailed bool) []PodStats {
+	byPod := map[string][]store.Container{}
+	for _, sb := range sbs {
+		byPod[sb.ID] = nil
+	}
 	m.db.View(func(tx *store.Tx) error {
 		return store.ForEach(tx, store.Containers, func(_ string, c store.Container) error {
-			if c.SandboxID == sb.ID {
-				cs = append(cs, c)
+			if cs, ok := byPod[c.SandboxID]; ok {
+				byPod[c.SandboxID] = append(cs, c)
 			}
 			return nil
 		})
 	})
+	out := make([]PodStats, len(sbs))
+	for i, sb := range sbs {
+		out[i] = m.podStats(sb, byPod[sb.ID], rates, detailed)
+	}
+	return out
+}
+
+func (m *Manager) podStats(sb store.Sandbox, cs []store.Container, rates *cgroupstats.Rates, detailed bool) PodStats {
+	now := time.Now()
+	ps := PodStats{Sandbox: sb, CPU: CPUStats{Time: now}, Memory: MemoryStats{Time: now}, ProcessesTime: now}
 	ps.Containers = m.listContainerStats(cs, map[string]string{sb.ID: sb.CgroupParent}, rates, detailed)
 	if !sb.Ready() {
 		return ps
