@@ -48,7 +48,8 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 		Privileged: sec.GetPrivileged(), ReadonlyRootfs: sec.GetReadonlyRootfs(), NoNewPrivileges: sec.GetNoNewPrivs(),
 		CapAdd: sec.GetCapabilities().GetAddCapabilities(), CapDrop: sec.GetCapabilities().GetDropCapabilities(),
 		MaskedPaths: sec.GetMaskedPaths(), ROPaths: sec.GetReadonlyPaths(),
-		HostIPC: sec.GetNamespaceOptions().GetIpc() == runtimeapi.NamespaceMode_NODE,
+		StopSignal: stopSignal(cfg),
+		HostIPC:    sec.GetNamespaceOptions().GetIpc() == runtimeapi.NamespaceMode_NODE,
 		User: runtime.UserRequest{
 			Username:           sec.GetRunAsUsername(),
 			SupplementalGroups: sec.GetSupplementalGroups(),

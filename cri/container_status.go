@@ -41,15 +41,7 @@ func (s *Server) StopContainer(ctx context.Context, req *runtimeapi.StopContaine
 	if err != nil {
 		return nil, err
 	}
-	sig := stopSignal(containerConfig(c))
-	if sig == "" {
-		if img, err := s.images.Get(ctx, c.ImageID.String()); err == nil {
-			if cfg, err := s.images.Config(img); err == nil {
-				sig = cfg.Config.StopSignal
-			}
-		}
-	}
-	if err := s.containers.Stop(ctx, c.ID, time.Duration(req.Timeout)*time.Second, sig); err != nil {
+	if err := s.containers.Stop(ctx, c.ID, time.Duration(req.Timeout)*time.Second, ""); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.StopContainerResponse{}, nil

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -67,6 +68,9 @@ type CreateRequest struct {
 	// SeccompLocalhost with SeccompPath naming a profile file.
 	SeccompProfile string
 	SeccompPath    string
+	// StopSignal is the signal Stop sends first ("": the image's
+	// STOPSIGNAL, else SIGTERM).
+	StopSignal string
 }
 
 // Seccomp profile kinds.
@@ -134,7 +138,7 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err
 		ID: id, SandboxID: req.Sandbox.ID, Name: req.Name, Attempt: req.Attempt, Key: req.Key(),
 		Labels: req.Labels, Annotations: req.Annotations, Config: req.Config,
 		Image: req.Image, ImageID: img.ID, ImageRef: imageRef, ChainID: img.ChainIDs[len(img.ChainIDs)-1],
-		RuntimeHandler: req.Sandbox.RuntimeHandler, LogPath: req.LogPath,
+		RuntimeHandler: req.Sandbox.RuntimeHandler, LogPath: req.LogPath, StopSignal: cmp.Or(req.StopSignal, imgCfg.Config.StopSignal),
 		Dir: filepath.Join(m.rootDir, id), Bundle: filepath.Join(m.stateDir, id),
 		CreatedAt: time.Now().UTC(),
 	}

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -122,9 +123,10 @@ func (m *Manager) recordExit(id string, st shimapi.ExitStatus, message string) {
 	}
 }
 
-// Stop sends the container's stop signal (the image's STOPSIGNAL, else
-// SIGTERM), waits up to timeout, then kills it. Stopping a container that
-// is not running succeeds.
+// Stop sends stopSignal, or else the container's own (recorded at
+// create: the request's, the image's STOPSIGNAL, else SIGTERM), waits up
+// to timeout, then kills it. Stopping a container that is not running
+// succeeds.
 func (m *Manager) Stop(ctx context.Context, id string, timeout time.Duration, stopSignal string) error {
 	c, err := m.Get(ctx, id)
 	if err != nil {
@@ -137,7 +139,7 @@ func (m *Manager) Stop(ctx context.Context, id string, timeout time.Duration, st
 		// Created, never started: kill its waiting init.
 		timeout = 0
 	}
-	sig := ParseSignal(stopSignal, syscall.SIGTERM)
+	sig := ParseSignal(cmp.Or(stopSignal, c.StopSignal), syscall.SIGTERM)
 	if timeout > 0 {
 		if err := m.launcher.Kill(ctx, c.RuntimeHandler, c.ID, sig, false); err != nil {
 			return err

@@ -81,6 +81,9 @@ type Container struct {
 	VolumeChainIDs []digest.Digest `json:"volumeChainIDs,omitempty"`
 	RuntimeHandler string          `json:"runtimeHandler,omitempty"`
 	LogPath        string          `json:"logPath,omitempty"`
+	// StopSignal is what Stop sends first: the request's, else the
+	// image's STOPSIGNAL; empty means SIGTERM.
+	StopSignal string `json:"stopSignal,omitempty"`
 	// Dir holds upper/ and work/ (persistent); Bundle the OCI bundle and
 	// rootfs mount point (state).
 	Dir    string `json:"dir"`
