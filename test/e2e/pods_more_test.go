@@ -193,7 +193,9 @@ func TestRecursiveReadOnlyMounts(t *testing.T) {
 
 // After the container is created, the host path of a recursive read-only
 // mount can be unmounted and removed on the host (as the kubelet does with
-// volumes), while the container keeps its read-only view.
+// volumes) while the container runs: berth's staged read-only clone does
+// not keep it busy. (The container's view after that is the kernel's
+// propagation business; before it, the submount is there and read-only.)
 func TestRecursiveReadOnlyHostPathRemovable(t *testing.T) {
 	d, img, _ := podDaemon(t, "")
 	host := t.TempDir()
@@ -202,11 +204,24 @@ func TestRecursiveReadOnlyHostPathRemovable(t *testing.T) {
 	if out, err := exec.Command("mount", "-t", "tmpfs", "tmpfs", sub).CombinedOutput(); err != nil {
 		t.Fatalf("mount tmpfs: %v %s", err, out)
 	}
+	os.WriteFile(filepath.Join(sub, "f"), []byte("kept"), 0o644)
 	pod := podConfig(t, "rro-rm")
 	podID := runPod(t, d, pod)
 	c := containerConfig("c", img, "sleep 1000")
 	c.Mounts = []*runtimeapi.Mount{{HostPath: host, ContainerPath: "/mnt", Readonly: true, RecursiveReadOnly: true}}
-	runContainer(t, d, podID, pod, c)
+	id := runContainer(t, d, podID, pod, c)
+	waitState(t, d, id, runtimeapi.ContainerState_CONTAINER_RUNNING)
+	// The container sees the submount, read-only.
+	res, err := d.RT.ExecSync(ctxT(t), &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"sh", "-c",
+		"cat /mnt/tmpfs/f; echo; touch /mnt/tmpfs/x 2>&1 || echo refused"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := string(res.Stdout); !strings.HasPrefix(out, "kept\n") || !strings.Contains(out, "Read-only file system") || !strings.HasSuffix(out, "refused\n") {
+		t.Errorf("the container's view of the host path: %q", out)
+	}
+	// berth's staged clone is gone from the host, so nothing it holds
+	// keeps the host path busy.
 	if err := exec.Command("umount", "-l", sub).Run(); err != nil {
 		t.Fatal(err)
 	}
