@@ -36,7 +36,7 @@ type IDMap struct {
 // seen through its mapping and the new upper directory is owned by the
 // namespace's root: overlayfs itself cannot be idmapped, but (Linux 5.19+)
 // its layers can, which is what containerd does too.
-func Mount(target string, lowers []string, upper, work string, idmap *IDMap) (err error) {
+func Mount(target string, lowers []string, upper, work string, idmap *IDMap) error {
 	if len(lowers) == 0 {
 		return fmt.Errorf("mounting %s: no image layers", target)
 	}
@@ -51,6 +51,20 @@ func Mount(target string, lowers []string, upper, work string, idmap *IDMap) (er
 				return err
 			}
 		}
+	}
+	return mountOverlay(target, lowers, ",upperdir="+upper+",workdir="+work, 0, idmap)
+}
+
+// mountOverlay mounts an overlay of lowers (top first) at target with
+// more options and flags; with idmap, over idmapped clones of the layers,
+// detached again once the overlay holds its own.
+func mountOverlay(target string, lowers []string, more string, flags uintptr, idmap *IDMap) (err error) {
+	for _, l := range lowers {
+		if strings.ContainsAny(l, ":,") {
+			return fmt.Errorf("layer path %q contains ':' or ','", l)
+		}
+	}
+	if idmap != nil {
 		mapped, release, err := mapLayers(target+".lower", lowers, idmap)
 		if err != nil {
 			return err
@@ -58,31 +72,14 @@ func Mount(target string, lowers []string, upper, work string, idmap *IDMap) (er
 		defer func() { err = errors.Join(err, release()) }()
 		lowers = mapped
 	}
-	opts, err := overlayOptions(target, lowers)
-	if err != nil {
-		return err
-	}
-	opts += ",upperdir=" + upper + ",workdir=" + work
+	opts := "lowerdir=" + strings.Join(lowers, ":") + more
 	if len(opts) > maxOptions {
 		return fmt.Errorf("mounting %s: %d layers make overlay options of %d bytes, over the kernel's %d", target, len(lowers), len(opts), maxOptions)
 	}
-	if err := unix.Mount("overlay", target, "overlay", 0, opts); err != nil {
+	if err := unix.Mount("overlay", target, "overlay", flags, opts); err != nil {
 		return fmt.Errorf("mounting overlay at %s: %w", target, err)
 	}
 	return nil
-}
-
-func overlayOptions(target string, lowers []string) (string, error) {
-	for _, l := range lowers {
-		if strings.ContainsAny(l, ":,") {
-			return "", fmt.Errorf("layer path %q contains ':' or ','", l)
-		}
-	}
-	opts := "lowerdir=" + strings.Join(lowers, ":")
-	if len(opts) > maxOptions {
-		return "", fmt.Errorf("mounting %s: %d layers make overlay options of %d bytes, over the kernel's %d", target, len(lowers), len(opts), maxOptions)
-	}
-	return opts, nil
 }
 
 // mapLayers attaches an idmapped clone of each layer at dir/<n> for an
@@ -175,32 +172,21 @@ func Mounted(target string) bool {
 // MountReadOnly mounts the layers (top first) read-only at target: an
 // overlay of lower directories only, or a read-only bind of a single one.
 // With idmap, the layers are seen through its mapping.
-func MountReadOnly(target string, lowers []string, idmap *IDMap) (err error) {
+func MountReadOnly(target string, lowers []string, idmap *IDMap) error {
+	if len(lowers) == 0 {
+		return fmt.Errorf("mounting %s: no image layers", target)
+	}
 	if err := os.MkdirAll(target, 0o755); err != nil {
 		return err
 	}
-	if idmap != nil && len(lowers) == 1 {
+	switch {
+	case len(lowers) > 1:
+		return mountOverlay(target, lowers, "", unix.MS_RDONLY, idmap)
+	case idmap != nil:
 		return Stage(lowers[0], target, StageOptions{ReadOnly: true, IDMap: idmap})
-	}
-	if idmap != nil {
-		mapped, release, err := mapLayers(target+".lower", lowers, idmap)
-		if err != nil {
-			return err
-		}
-		defer func() { err = errors.Join(err, release()) }()
-		lowers = mapped
-	}
-	if len(lowers) == 1 {
+	default:
 		return bind(lowers[0], target, true)
 	}
-	opts, err := overlayOptions(target, lowers)
-	if err != nil {
-		return err
-	}
-	if err := unix.Mount("overlay", target, "overlay", unix.MS_RDONLY, opts); err != nil {
-		return fmt.Errorf("mounting a read-only overlay at %s: %w", target, err)
-	}
-	return nil
 }
 
 // BindBeneath bind-mounts path sub, resolved inside root (symlinks in it
