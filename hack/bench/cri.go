@@ -23,7 +23,10 @@ type criPods struct {
 }
 
 // pod is one running pod: its sandbox and its one container.
-type pod struct{ id, ctr string }
+type pod struct {
+	id, ctr string
+	cfg     *runtimeapi.PodSandboxConfig
+}
 
 // podTimes is where one pod's time went, as the client saw it.
 type podTimes struct{ run, create, start, wait, total time.Duration }
@@ -58,22 +61,11 @@ func (c *criPods) start(ctx context.Context) (pod, podTimes, error) {
 	if err != nil {
 		return p, t, fmt.Errorf("RunPodSandbox: %w", err)
 	}
-	p.id = rr.PodSandboxId
+	p.id, p.cfg = rr.PodSandboxId, cfg
 	t1 := time.Now()
-	cr, err := c.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{
-		PodSandboxId: p.id, SandboxConfig: cfg,
-		Config: &runtimeapi.ContainerConfig{
-			Metadata: &runtimeapi.ContainerMetadata{Name: "sleep"},
-			Image:    &runtimeapi.ImageSpec{Image: c.image},
-			Command:  []string{"sleep", "100000"},
-			LogPath:  "sleep.log",
-			Linux:    &runtimeapi.LinuxContainerConfig{},
-		},
-	})
-	if err != nil {
-		return p, t, fmt.Errorf("CreateContainer: %w", err)
+	if p.ctr, err = c.createSleeper(ctx, p, "sleep"); err != nil {
+		return p, t, err
 	}
-	p.ctr = cr.ContainerId
 	t2 := time.Now()
 	if _, err := c.rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: p.ctr}); err != nil {
 		return p, t, fmt.Errorf("StartContainer: %w", err)
@@ -96,6 +88,25 @@ func (c *criPods) start(ctx context.Context) (pod, podTimes, error) {
 	}
 	t4 := time.Now()
 	return p, podTimes{run: t1.Sub(t0), create: t2.Sub(t1), start: t3.Sub(t2), wait: t4.Sub(t3), total: t4.Sub(t0)}, nil
+}
+
+// createSleeper creates (does not start) a container named name that
+// sleeps in pod p.
+func (c *criPods) createSleeper(ctx context.Context, p pod, name string) (string, error) {
+	cr, err := c.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{
+		PodSandboxId: p.id, SandboxConfig: p.cfg,
+		Config: &runtimeapi.ContainerConfig{
+			Metadata: &runtimeapi.ContainerMetadata{Name: name},
+			Image:    &runtimeapi.ImageSpec{Image: c.image},
+			Command:  []string{"sleep", "100000"},
+			LogPath:  name + ".log",
+			Linux:    &runtimeapi.LinuxContainerConfig{},
+		},
+	})
+	if err != nil {
+		return "", fmt.Errorf("CreateContainer: %w", err)
+	}
+	return cr.ContainerId, nil
 }
 
 // remove stops and removes a pod (StopPodSandbox kills its containers).

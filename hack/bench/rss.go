@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // shimProc is one running berth-shim monitor.
@@ -72,6 +74,22 @@ func rssBench(e *podEnv, n int) {
 	time.Sleep(window)
 	cpu1, shimCPU1 := cpuTime(pid), shimsCPU(all)
 
+	// A second container in every pod: 2n containers, idle, then listed.
+	for _, p := range pods {
+		id, err := b.createSleeper(ctx, p, "second")
+		if err == nil {
+			_, err = b.rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: id})
+		}
+		if err != nil {
+			fail(fmt.Errorf("berth: second container: %w", err))
+		}
+	}
+	time.Sleep(5 * time.Second)
+	cpu2 := cpuTime(pid)
+	time.Sleep(window)
+	cpu3 := cpuTime(pid)
+	stats := listStatsBench(ctx, b, 2*len(pods))
+
 	rm := time.Now()
 	b.stop()
 	removeAll := time.Since(rm)
@@ -101,6 +119,9 @@ func rssBench(e *podEnv, n int) {
 	fmt.Printf("  %-50s %10s   (%.2f%% of a core)\n", fmt.Sprintf("berthd CPU (utime+stime) over %s idle", window), ms(cpu1-cpu0), 100*(cpu1-cpu0).Seconds()/window.Seconds())
 	fmt.Printf("  %-50s %10s\n", fmt.Sprintf("all %d shims' CPU over the same %s", len(all), window), ms(shimCPU1-shimCPU0))
 	fmt.Printf("  (starting the %d pods took %s, removing them %s; CPU time is counted in 10 ms ticks)\n\n", len(pods), startAll.Round(time.Millisecond), removeAll.Round(time.Millisecond))
+	fmt.Printf("the same %d pods with a second sleeping container each: %d containers\n", len(pods), 2*len(pods))
+	fmt.Printf("  %-50s %10s   (%.2f%% of a core)\n", fmt.Sprintf("berthd CPU over %s idle", window), ms(cpu3-cpu2), 100*(cpu3-cpu2).Seconds()/window.Seconds())
+	stats.print()
 }
 
 // shimsPerPod counts, for each pod, the shims whose config names its
