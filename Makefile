@@ -11,7 +11,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 # Packages whose tests need root (they call RequiresRoot / requiresRoot).
 ROOT_PKGS = $(shell bash hack/root-pkgs.sh)
 
-.PHONY: all build deps test test-unit test-root test-e2e fuzz bench demo install clean vet
+.PHONY: all build deps test test-unit test-root test-e2e kubelet-e2e fuzz bench demo install clean vet
 
 all: build
 
@@ -44,6 +44,15 @@ test-e2e: build
 	@set -o pipefail; BERTH_ROOT_TESTS=1 BERTH_BIN=$(BIN) $(GO) test -count=1 -timeout 20m -v ./test/e2e/... 2>&1 \
 		| tee $(BIN)/e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go' \
 		|| { echo "test-e2e failed; the log without debug lines ($(BIN)/e2e.log has all):"; grep -v 'level=DEBUG' $(BIN)/e2e.log | tail -300; exit 1; }
+
+# A real kubelet (built once from the Go module proxy by hack/build-kubelet.sh,
+# cached under /var/tmp/berth-kubelet) runs static pods on a private berthd.
+kubelet-e2e: build
+	@if [ "$$(id -u)" -ne 0 ]; then echo "kubelet-e2e: needs root, skipped"; exit 0; fi
+	@set -o pipefail; kubelet=$$(bash hack/build-kubelet.sh) && \
+		BERTH_ROOT_TESTS=1 BERTH_BIN=$(BIN) BERTH_KUBELET=$$kubelet $(GO) test -count=1 -timeout 20m -v -run '^TestKubelet$$' ./test/e2e/ 2>&1 \
+		| tee $(BIN)/kubelet-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go|^    ' \
+		|| { echo "kubelet-e2e failed; the log without debug lines ($(BIN)/kubelet-e2e.log has all):"; grep -v 'level=DEBUG' $(BIN)/kubelet-e2e.log | tail -300; exit 1; }
 
 # The unpacker's fuzzer writes layers: keep them on tmpfs, and do not let
 # minimisation eat the whole budget on 2 cores.

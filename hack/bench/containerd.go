@@ -77,13 +77,37 @@ disabled_plugins = [
 // returns containerd's version and the times, or a note saying why there
 // are none.
 func containerdBench(e *podEnv, berthConflist []byte, n int) (version string, times []podTimes, note string) {
+	d, pods, stop, note := startContainerd(e, berthConflist)
+	if d == nil {
+		return "", nil, note
+	}
+	defer stop()
+	ctx := context.Background()
+	warm, _, err := pods.start(ctx)
+	if err == nil {
+		err = pods.remove(ctx, warm.id)
+	}
+	if err == nil {
+		times, err = pods.measure(ctx, n)
+	}
+	if err != nil {
+		fail(fmt.Errorf("containerd (log %s): %w", d.cmd.Stdout.(*os.File).Name(), err))
+	}
+	return d.version, times, ""
+}
+
+// startContainerd starts a private containerd (pause and busybox images
+// pulled), with berth's pod network on its own bridge and subnet. With
+// containerd or runc missing it returns a nil daemon and a note saying so.
+// stop removes its pods and stops it (also at exit).
+func startContainerd(e *podEnv, berthConflist []byte) (d *criDaemon, pods *criPods, stop func(), note string) {
 	bin, err := exec.LookPath("containerd")
 	if err != nil {
-		return "", nil, "not installed (apt-get install containerd to compare)"
+		return nil, nil, nil, "not installed (apt-get install containerd to compare)"
 	}
 	runc, err := exec.LookPath("runc")
 	if err != nil {
-		return "", nil, "runc not found"
+		return nil, nil, nil, "runc not found"
 	}
 	dir := filepath.Join(e.base, "ctrd")
 	for _, d := range []string{"run", "cni/net.d", "cni/ipam", "certs.d/" + e.host} {
@@ -107,12 +131,12 @@ func containerdBench(e *podEnv, berthConflist []byte, n int) (version string, ti
 	}
 	cmd := exec.Command(bin, "--config", filepath.Join(dir, "config.toml"))
 	cmd.Stdout, cmd.Stderr = logf, logf
-	d, err := startCRIDaemon(cmd, filepath.Join(dir, "run", "containerd.sock"))
+	d, err = startCRIDaemon(cmd, filepath.Join(dir, "run", "containerd.sock"))
 	if err != nil {
 		fail(fmt.Errorf("containerd (log %s): %w", logf.Name(), err))
 	}
-	pods := &criPods{rt: d.rt, image: e.busybox, logDir: filepath.Join(dir, "logs")}
-	stop := sync.OnceFunc(func() {
+	pods = &criPods{rt: d.rt, image: e.busybox, logDir: filepath.Join(dir, "logs")}
+	stop = sync.OnceFunc(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		if d.alive() {
@@ -124,28 +148,17 @@ func containerdBench(e *podEnv, berthConflist []byte, n int) (version string, ti
 		}
 	})
 	atExit(stop)
-	defer stop()
 
-	ctx := context.Background()
 	for _, ref := range []string{e.pause, e.busybox} {
-		pctx, cancel := context.WithTimeout(ctx, time.Minute)
+		pctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		_, err := d.img.PullImage(pctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: ref}})
 		cancel()
 		if err != nil {
+			stop()
 			fail(fmt.Errorf("containerd: PullImage %s: %w", ref, err))
 		}
 	}
-	warm, _, err := pods.start(ctx)
-	if err == nil {
-		err = pods.remove(ctx, warm.id)
-	}
-	if err == nil {
-		times, err = pods.measure(ctx, n)
-	}
-	if err != nil {
-		fail(fmt.Errorf("containerd (log %s): %w", logf.Name(), err))
-	}
-	return d.version, times, ""
+	return d, pods, stop, ""
 }
 
 // containerdConflist is berth's pod network (the same plugins and

@@ -18,8 +18,12 @@
 // attach latency, and port-forward throughput and round trip beside a
 // plain loopback TCP copy in this process.
 //
-// Sections: --only pull,pod,rss,stream (pod includes the limit and
-// containerd; --containerd=false leaves containerd out).
+// Kubelet (kubelet.go): a real kubelet's static pod from manifest to
+// running, berth beside containerd where installed (the kubelet from
+// hack/build-kubelet.sh; the section says so when it is not built).
+//
+// Sections: --only pull,pod,rss,stream,kubelet (pod and kubelet include
+// containerd; --containerd=false leaves it out).
 package main
 
 import (
@@ -52,7 +56,9 @@ func main() {
 	runs := flag.Int("runs", 5, "pulls to time")
 	layerMB := flag.Int("layer-mb", 50, "size of each layer's content in MB")
 	work := flag.String("dir", "/var/tmp", "directory on the disk to measure (berthd's root goes under it)")
-	only := flag.String("only", "pull,pod,rss,stream", "sections to run, comma-separated: pull, pod, rss, stream")
+	only := flag.String("only", "pull,pod,rss,stream,kubelet", "sections to run, comma-separated: pull, pod, rss, stream, kubelet")
+	kubeletBin := flag.String("kubelet", "/var/tmp/berth-kubelet/kubelet-v1.36.3", "the kubelet binary (bash hack/build-kubelet.sh builds it)")
+	kubeletPods := flag.Int("kubelet-pods", 15, "static pods to time through the kubelet, per runtime")
 	podRuns := flag.Int("pod-runs", 30, "pods to time (each section of the pod latency)")
 	withCtrd := flag.Bool("containerd", true, "compare pod latency with containerd where it is installed")
 	rssPods := flag.Int("rss-pods", 50, "idle pods for berthd's memory and CPU")
@@ -64,11 +70,11 @@ func main() {
 	sections := map[string]bool{}
 	for _, s := range strings.Split(*only, ",") {
 		switch s = strings.TrimSpace(s); s {
-		case "pull", "pod", "rss", "stream":
+		case "pull", "pod", "rss", "stream", "kubelet":
 			sections[s] = true
 		case "":
 		default:
-			fail(fmt.Errorf("--only: unknown section %q (pull, pod, rss, stream)", s))
+			fail(fmt.Errorf("--only: unknown section %q (pull, pod, rss, stream, kubelet)", s))
 		}
 	}
 	binDir, err := filepath.Abs(*bin)
@@ -87,7 +93,7 @@ func main() {
 		atExit(func() { os.RemoveAll(dir) })
 		pullBench(binDir, dir, *runs, int64(*layerMB)<<20)
 	}
-	if sections["pod"] || sections["rss"] || sections["stream"] {
+	if sections["pod"] || sections["rss"] || sections["stream"] || sections["kubelet"] {
 		// A fixed directory, so that whatever a killed run left is swept
 		// by the next one.
 		base := filepath.Join(*work, "berth-bench-pods")
@@ -103,6 +109,9 @@ func main() {
 		}
 		if sections["stream"] {
 			streamBench(env, int64(*streamMiB)<<20)
+		}
+		if sections["kubelet"] {
+			kubeletBench(env, *kubeletBin, *kubeletPods, *withCtrd)
 		}
 	}
 }

@@ -178,24 +178,8 @@ func logPath(pod *runtimeapi.PodSandboxConfig, ctr *runtimeapi.ContainerConfig) 
 }
 
 // cleanupCgroupParent removes the pod-level cgroups a test's cgroup_parent
-// made (runc removes only the containers' own; the kubelet owns parents),
-// deepest first, on every hierarchy.
+// made (runc removes only the containers' own; the kubelet owns parents)
+// when the test ends.
 func cleanupCgroupParent(t *testing.T, parent string) {
-	top := strings.Split(strings.Trim(parent, "/"), "/")[0]
-	t.Cleanup(func() {
-		roots, _ := filepath.Glob("/sys/fs/cgroup/*")
-		roots = append(roots, "/sys/fs/cgroup")
-		for _, root := range roots {
-			var dirs []string
-			filepath.WalkDir(filepath.Join(root, top), func(p string, de os.DirEntry, err error) error {
-				if err == nil && de.IsDir() {
-					dirs = append(dirs, p)
-				}
-				return nil
-			})
-			for i := len(dirs) - 1; i >= 0; i-- {
-				os.Remove(dirs[i])
-			}
-		}
-	})
+	t.Cleanup(func() { testutil.RemoveCgroupTree(parent) })
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -100,4 +102,27 @@ func readStaticBusybox(p string) ([]byte, error) {
 		return nil, fmt.Errorf("busybox: %w", err)
 	}
 	return data, nil
+}
+
+// RemoveCgroupTree removes the cgroup directories under the top-level
+// cgroup of parent ("/kubepods/burstable" → /kubepods) on every hierarchy,
+// deepest first: what a test's pod cgroup parents or a kubelet's QoS
+// cgroups left once their containers are gone (runc removes only the
+// containers' own). Busy ones stay.
+func RemoveCgroupTree(parent string) {
+	top := strings.Split(strings.Trim(parent, "/"), "/")[0]
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
+	roots = append(roots, "/sys/fs/cgroup")
+	for _, root := range roots {
+		var dirs []string
+		filepath.WalkDir(filepath.Join(root, top), func(p string, de os.DirEntry, err error) error {
+			if err == nil && de.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			os.Remove(dirs[i])
+		}
+	}
 }
