@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"sync"
 
-	digest "github.com/opencontainers/go-digest"
-
 	"github.com/berth-runtime/berth/imageservice"
 	"github.com/berth-runtime/berth/internal/events"
 	"github.com/berth-runtime/berth/internal/namereg"
@@ -69,14 +67,15 @@ func NewManager(o Options) (*Manager, error) {
 		}
 	}
 	m.watchCtx, m.stopWatch = context.WithCancel(context.Background())
-	o.Images.AddRoots(func(tx *store.Tx) ([]digest.Digest, error) {
-		var ids []digest.Digest
+	o.Images.AddRoots(func(tx *store.Tx) (imageservice.Roots, error) {
+		var r imageservice.Roots
 		err := store.ForEach(tx, store.Containers, func(_ string, c store.Container) error {
-			ids = append(ids, c.ChainID)
-			ids = append(ids, c.VolumeChainIDs...)
+			r.ChainIDs = append(r.ChainIDs, c.ChainID)
+			r.ChainIDs = append(r.ChainIDs, c.VolumeChainIDs...)
+			r.Images = append(r.Images, c.ImageID)
 			return nil
 		})
-		return ids, err
+		return r, err
 	})
 	return m, nil
 }
