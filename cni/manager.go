@@ -112,9 +112,9 @@ func (m *Manager) defaultList() (*libcni.NetworkConfigList, error) {
 }
 
 // Setup brings lo up in pod.NetNS and runs ADD of pod.Network's list on
-// it, with interface pod.Interface. The first network a pod joins gives it
-// its default route; the later ones only their own subnets, as docker's
-// "network connect" does (two default routes would fail the ADD). When ADD
+// it, with interface pod.Interface. The first network a pod joins that
+// has a way out (not internal) gives it its default route; the later ones
+// only their own subnets, as with docker's "network connect". When ADD
 // fails part way, DEL runs before the error is returned, so no lease or
 // iptables rule stays behind. A pod that is already on the network, or
 // whose interface is taken, gets errdefs.ErrAlreadyExists; an unknown
@@ -147,9 +147,12 @@ func (m *Manager) Setup(ctx context.Context, pod PodNetwork) (Result, error) {
 			return Result{}, fmt.Errorf("pod %s has interface %s on network %s: %w", pod.ID, ifName, a.Network, errdefs.ErrAlreadyExists)
 		}
 	}
-	if len(atts) > 0 {
-		if list, err = withoutDefaultRoutes(list); err != nil {
-			return Result{}, fmt.Errorf("network %s: %w", list.Name, err)
+	for _, a := range atts {
+		if hasDefaultRoute(a.Config) {
+			if list, err = withoutDefaultRoutes(list); err != nil {
+				return Result{}, fmt.Errorf("network %s: %w", list.Name, err)
+			}
+			break
 		}
 	}
 	if err := loopbackUp(pod.NetNS); err != nil {

@@ -468,14 +468,31 @@ func listSubnets(list *libcni.NetworkConfigList) []netip.Prefix {
 }
 
 // withoutDefaultRoutes returns list without the default routes its
-// plugins' IPAM would install, for a pod's second and later networks: the
-// first network a pod joins routes everything else.
+// plugins' IPAM would install, for a pod that another network already
+// routes: the first network with a way out routes everything else.
 func withoutDefaultRoutes(list *libcni.NetworkConfigList) (*libcni.NetworkConfigList, error) {
-	dec := json.NewDecoder(strings.NewReader(string(list.Bytes)))
+	data, changed, err := stripDefaultRoutes(list.Bytes)
+	if err != nil || !changed {
+		return list, err
+	}
+	return libcni.NetworkConfFromBytes(data)
+}
+
+// hasDefaultRoute reports whether a network list (as bytes, as libcni
+// caches it) gives its pods a default route.
+func hasDefaultRoute(conf []byte) bool {
+	_, changed, err := stripDefaultRoutes(conf)
+	return err == nil && changed
+}
+
+// stripDefaultRoutes removes the 0.0.0.0/0 and ::/0 routes from the IPAM
+// of a network list's plugins, and reports whether there were any.
+func stripDefaultRoutes(conf []byte) ([]byte, bool, error) {
+	dec := json.NewDecoder(strings.NewReader(string(conf)))
 	dec.UseNumber()
 	var raw map[string]any
 	if err := dec.Decode(&raw); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	plugins, _ := raw["plugins"].([]any)
 	changed := false
@@ -497,11 +514,8 @@ func withoutDefaultRoutes(list *libcni.NetworkConfigList) (*libcni.NetworkConfig
 		ipam["routes"] = kept
 	}
 	if !changed {
-		return list, nil
+		return conf, false, nil
 	}
 	data, err := json.Marshal(raw)
-	if err != nil {
-		return nil, err
-	}
-	return libcni.NetworkConfFromBytes(data)
+	return data, true, err
 }

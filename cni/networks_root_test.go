@@ -361,4 +361,21 @@ func TestInternalNetwork(t *testing.T) {
 	if _, err := dial(addr); err == nil {
 		t.Error("the host reached a pod on an internal network")
 	}
+
+	// A network with a way out, joined second, gives the default route.
+	out := e.createNetwork(t, "bto", false, n.Subnet)
+	a2 := PodNetwork{ID: a.ID, Network: out.Name, Interface: "eth1", NetNS: nsA}
+	if _, err := e.m.Setup(ctx, a2); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.m.Teardown(ctx, a2) }) // before the bridge goes
+	want := []string{
+		n.Subnet.String() + " via 0.0.0.0 dev eth0",
+		out.Subnet.String() + " via 0.0.0.0 dev eth1",
+		fmt.Sprintf("default via %s dev eth1", out.Gateway),
+	}
+	sort.Strings(want)
+	if diff := cmp.Diff(want, podNetState(t, nsA).Routes); diff != "" {
+		t.Errorf("routes on an internal and an outgoing network (-want +got):\n%s", diff)
+	}
 }
