@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -185,6 +186,7 @@ func (m *Manager) CreateNetwork(ctx context.Context, spec NetworkSpec) (Network,
 	}
 	bridges := map[string]bool{m.opts.Default.Bridge: true}
 	var used []netip.Prefix
+	owner := map[netip.Prefix]string{}
 	for _, n := range existing {
 		if n.Name == spec.Name {
 			return Network{}, fmt.Errorf("network %q: %w", spec.Name, errdefs.ErrAlreadyExists)
@@ -192,15 +194,19 @@ func (m *Manager) CreateNetwork(ctx context.Context, spec NetworkSpec) (Network,
 		bridges[n.Bridge] = true
 		if n.Subnet.IsValid() {
 			used = append(used, n.Subnet)
+			owner[n.Subnet] = n.Name
 		}
 	}
 	if list, err := m.defaultList(); err == nil {
-		used = append(used, listSubnets(list)...)
+		for _, p := range listSubnets(list) {
+			used = append(used, p)
+			owner[p] = list.Name
+		}
 	}
 	if subnet.IsValid() {
-		for _, n := range existing {
-			if n.Subnet.IsValid() && n.Subnet.Overlaps(subnet) {
-				return Network{}, fmt.Errorf("subnet %s overlaps %s of network %q: %w", subnet, n.Subnet, n.Name, errdefs.ErrConflict)
+		for _, p := range used {
+			if p.Overlaps(subnet) {
+				return Network{}, fmt.Errorf("subnet %s overlaps %s of network %q: %w", subnet, p, owner[p], errdefs.ErrConflict)
 			}
 		}
 	} else {
@@ -217,7 +223,7 @@ func (m *Manager) CreateNetwork(ctx context.Context, spec NetworkSpec) (Network,
 
 	n := Network{
 		Name: spec.Name, Driver: "bridge", Subnet: subnet, Gateway: gateway, Internal: spec.Internal,
-		Labels: spec.Labels, Created: time.Now().UTC(),
+		Labels: maps.Clone(spec.Labels), Created: time.Now().UTC(),
 	}
 	for n.ID == "" || bridges[n.Bridge] {
 		n.ID = idgen.New()
