@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -21,7 +22,7 @@ import (
 	"github.com/berth-runtime/berth/sandbox/netns"
 )
 
-// IfName is the pod-side interface every pod gets.
+// IfName is the pod-side interface of an attachment that names none.
 const IfName = "eth0"
 
 // cleanupTimeout bounds the DEL that undoes a failed ADD: it runs even when
@@ -41,17 +42,29 @@ type Options struct {
 	// /run/berth/cni) so that two daemons never share one; libcni's
 	// default, /var/lib/cni, is shared by every runtime on the host.
 	CacheDir string
-	// Default is the network EnsureDefaultConfig writes.
+	// Default is the network EnsureDefaultConfig writes. Its DataDir is
+	// host-local's lease directory for user-defined networks too.
 	Default DefaultConfig
+	// NetworkDir holds the user-defined networks, NAME.conflist each. It
+	// is the Manager's own, never an operator's CNI directory, so that
+	// the pod network stays the first config there. Empty: CreateNetwork
+	// is refused.
+	NetworkDir string
+	// SubnetPools are where CreateNetwork picks a subnet when the spec
+	// gives none (default DefaultSubnetPools).
+	SubnetPools []SubnetPool
 }
 
-// Manager attaches pods to the default network through libcni. It is safe
-// for concurrent use by different pods; calls for one pod must not overlap
-// (the sandbox manager serialises them).
+// Manager attaches pods to networks through libcni and keeps the
+// user-defined networks. It is safe for concurrent use by different pods;
+// calls for one pod must not overlap (the sandbox manager serialises
+// them).
 type Manager struct {
 	opts Options
 	cni  *libcni.CNIConfig
-	mu   sync.Mutex // serialises EnsureDefaultConfig
+	// mu serialises EnsureDefaultConfig, CreateNetwork and RemoveNetwork;
+	// Setup holds it shared, so a network cannot go while a pod joins it.
+	mu sync.RWMutex
 }
 
 // NewManager checks o and returns a Manager. It does not touch the disk.
@@ -66,6 +79,14 @@ func NewManager(o Options) (*Manager, error) {
 		return nil, fmt.Errorf("CNI cache directory: %w", errdefs.ErrInvalidArgument)
 	}
 	o.Default = o.Default.withDefaults()
+	if len(o.SubnetPools) == 0 {
+		o.SubnetPools = DefaultSubnetPools
+	}
+	for _, p := range o.SubnetPools {
+		if err := p.validate(); err != nil {
+			return nil, err
+		}
+	}
 	return &Manager{
 		opts: o,
 		cni:  libcni.NewCNIConfigWithCacheDir(o.BinDirs, o.CacheDir, nil),
@@ -75,14 +96,14 @@ func NewManager(o Options) (*Manager, error) {
 // Ready reports why the pod network cannot be used, or nil: the CRI's
 // NetworkReady condition.
 func (m *Manager) Ready() error {
-	_, err := m.network()
+	_, err := m.defaultList()
 	return err
 }
 
-// network loads the default network list. It is read on every call so that
-// a config an operator (or a CNI daemonset) drops in takes effect without a
-// restart, as in containerd and CRI-O.
-func (m *Manager) network() (*libcni.NetworkConfigList, error) {
+// defaultList loads the pod network's list. It is read on every call so
+// that a config an operator (or a CNI daemonset) drops in takes effect
+// without a restart, as in containerd and CRI-O.
+func (m *Manager) defaultList() (*libcni.NetworkConfigList, error) {
 	list, err := DefaultNetwork(m.opts.ConfDir, m.opts.BinDirs)
 	if err != nil {
 		return nil, fmt.Errorf("pod network not ready: %w: %w", errdefs.ErrFailedPrecondition, err)
@@ -90,29 +111,55 @@ func (m *Manager) network() (*libcni.NetworkConfigList, error) {
 	return list, nil
 }
 
-// Setup brings lo up in pod.NetNS and runs ADD of the default network list
-// on it with interface eth0. When ADD fails part way, DEL runs before the
-// error is returned, so no lease or iptables rule stays behind. A pod that
-// is already attached (Setup without Teardown) gets errdefs.ErrAlreadyExists.
+// Setup brings lo up in pod.NetNS and runs ADD of pod.Network's list on
+// it, with interface pod.Interface. The first network a pod joins that
+// has a way out (not internal) gives it its default route; the later ones
+// only their own subnets, as with docker's "network connect". When ADD
+// fails part way, DEL runs before the error is returned, so no lease or
+// iptables rule stays behind. A pod that is already on the network, or
+// whose interface is taken, gets errdefs.ErrAlreadyExists; an unknown
+// network errdefs.ErrNotFound.
 func (m *Manager) Setup(ctx context.Context, pod PodNetwork) (Result, error) {
 	if pod.ID == "" || pod.NetNS == "" {
 		return Result{}, fmt.Errorf("pod network needs an ID and a netns path: %w", errdefs.ErrInvalidArgument)
 	}
-	list, err := m.network()
+	ifName, err := podInterface(pod)
 	if err != nil {
 		return Result{}, err
 	}
-	// A second ADD would fail on the existing eth0, and the DEL undoing it
-	// would cut the pod off: refuse before touching anything.
-	if atts, err := m.cni.GetCachedAttachments(pod.ID); err != nil {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	list, err := m.list(pod.Network)
+	if err != nil {
+		return Result{}, err
+	}
+	// A second ADD would fail on the existing interface, and the DEL
+	// undoing it would cut the pod off: refuse before touching anything.
+	atts, err := m.cni.GetCachedAttachments(pod.ID)
+	if err != nil {
 		return Result{}, fmt.Errorf("reading CNI cache: %w", err)
-	} else if len(atts) > 0 {
-		return Result{}, fmt.Errorf("pod %s is attached to network %s: %w", pod.ID, atts[0].Network, errdefs.ErrAlreadyExists)
+	}
+	for _, a := range atts {
+		if a.Network == list.Name {
+			return Result{}, fmt.Errorf("pod %s is attached to network %s: %w", pod.ID, a.Network, errdefs.ErrAlreadyExists)
+		}
+		if a.IfName == ifName {
+			return Result{}, fmt.Errorf("pod %s has interface %s on network %s: %w", pod.ID, ifName, a.Network, errdefs.ErrAlreadyExists)
+		}
+	}
+	for _, a := range atts {
+		if hasDefaultRoute(a.Config) {
+			if list, err = withoutDefaultRoutes(list); err != nil {
+				return Result{}, fmt.Errorf("network %s: %w", list.Name, err)
+			}
+			break
+		}
 	}
 	if err := loopbackUp(pod.NetNS); err != nil {
 		return Result{}, fmt.Errorf("pod %s: %w", pod.ID, err)
 	}
 	rt := runtimeConf(pod, pod.NetNS)
+	rt.IfName = ifName
 	res, err := m.cni.AddNetworkList(ctx, list, rt)
 	if err != nil {
 		err = fmt.Errorf("adding pod %s to network %s: %w", pod.ID, list.Name, err)
@@ -123,15 +170,98 @@ func (m *Manager) Setup(ctx context.Context, pod PodNetwork) (Result, error) {
 		}
 		return Result{}, err
 	}
-	out, err := convertResult(res, pod.NetNS)
+	out, err := convertResult(res, pod.NetNS, ifName)
 	if err != nil {
 		return Result{}, fmt.Errorf("pod %s on network %s: %w", pod.ID, list.Name, err)
+	}
+	out.Network = list.Name
+	return out, nil
+}
+
+// podInterface is the interface pod asks for, checked.
+func podInterface(pod PodNetwork) (string, error) {
+	if pod.Interface == "" {
+		return IfName, nil
+	}
+	if len(pod.Interface) > 15 || !ifNameRE.MatchString(pod.Interface) || pod.Interface == "lo" {
+		return "", fmt.Errorf("interface name %q: %w", pod.Interface, errdefs.ErrInvalidArgument)
+	}
+	return pod.Interface, nil
+}
+
+var ifNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+// Attachment is one network a pod is on, as libcni's cache records it.
+type Attachment struct {
+	Network   string
+	Interface string
+}
+
+// Attachments lists the networks pod id is on, by network name. It reads
+// libcni's cache, which outlives berthd, so that a caller whose own record
+// was lost can still detach everything.
+func (m *Manager) Attachments(id string) ([]Attachment, error) {
+	if id == "" {
+		return nil, fmt.Errorf("pod network needs an ID: %w", errdefs.ErrInvalidArgument)
+	}
+	atts, err := m.cni.GetCachedAttachments(id)
+	if err != nil {
+		return nil, fmt.Errorf("reading CNI cache: %w", err)
+	}
+	out := make([]Attachment, 0, len(atts))
+	for _, a := range atts {
+		out = append(out, Attachment{Network: a.Network, Interface: a.IfName})
 	}
 	return out, nil
 }
 
+// Detach takes pod off pod.Network only: the pod's other networks keep
+// working. It uses what the ADD used (libcni's cache); with nothing cached
+// it runs DEL of the network's current config on pod.Interface. Like
+// Teardown it may be repeated, and pod.NetNS may be gone.
+func (m *Manager) Detach(ctx context.Context, pod PodNetwork) error {
+	if pod.ID == "" {
+		return fmt.Errorf("pod network needs an ID: %w", errdefs.ErrInvalidArgument)
+	}
+	ifName, err := podInterface(pod)
+	if err != nil {
+		return err
+	}
+	nsPath := pod.NetNS
+	if nsPath != "" && !netns.Exists(nsPath) {
+		nsPath = ""
+	}
+	list, listErr := m.list(pod.Network)
+	name := pod.Network
+	if listErr == nil {
+		name = list.Name
+	}
+	atts, err := m.cni.GetCachedAttachments(pod.ID)
+	if err != nil {
+		return fmt.Errorf("reading CNI cache: %w", err)
+	}
+	var errs []error
+	found := false
+	for _, a := range atts {
+		if a.Network == name {
+			found = true
+			errs = append(errs, m.delCached(ctx, pod, nsPath, a))
+		}
+	}
+	if found {
+		return errors.Join(errs...)
+	}
+	if listErr != nil {
+		return listErr
+	}
+	rt := runtimeConf(pod, nsPath)
+	rt.IfName = ifName
+	return m.del(ctx, list, rt)
+}
+
 // Teardown runs DEL for every attachment of pod.ID that libcni's cache
-// records, with the config, arguments and port mappings its ADD used; with
+// records, on every network, with the config, arguments and port mappings
+// its ADD used (pod.Network and pod.Interface are not used); with
 // nothing cached (lost cache, or a Setup interrupted before ADD finished),
 // it runs DEL of the current default network. pod.NetNS may be empty or
 // name a namespace that is gone: plugins then release the lease and
@@ -150,7 +280,7 @@ func (m *Manager) Teardown(ctx context.Context, pod PodNetwork) error {
 		return fmt.Errorf("reading CNI cache: %w", err)
 	}
 	if len(atts) == 0 {
-		list, err := m.network()
+		list, err := m.defaultList()
 		if err != nil {
 			// No record of an ADD and no config to DEL with: nothing
 			// this manager can release, and failing would leave the
@@ -161,22 +291,30 @@ func (m *Manager) Teardown(ctx context.Context, pod PodNetwork) error {
 	}
 	var errs []error
 	for _, a := range atts {
-		list, err := libcni.NetworkConfFromBytes(a.Config)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("cached config of pod %s on %s: %w", pod.ID, a.Network, err))
-			continue
-		}
-		rt := runtimeConf(pod, nsPath)
-		rt.IfName = a.IfName
-		if a.CniArgs != nil {
-			rt.Args = a.CniArgs
-		}
-		if len(pod.PortMappings) == 0 {
-			rt.CapabilityArgs = a.CapabilityArgs
-		}
-		errs = append(errs, m.del(ctx, list, rt))
+		errs = append(errs, m.delCached(ctx, pod, nsPath, a))
 	}
 	return errors.Join(errs...)
+}
+
+// delCached runs DEL of one cached attachment with the config, interface,
+// arguments and port mappings its ADD used (pod's mappings when none are
+// cached).
+func (m *Manager) delCached(ctx context.Context, pod PodNetwork, nsPath string, a *libcni.NetworkAttachment) error {
+	list, err := libcni.NetworkConfFromBytes(a.Config)
+	if err != nil {
+		return fmt.Errorf("cached config of pod %s on %s: %w", pod.ID, a.Network, err)
+	}
+	rt := runtimeConf(pod, nsPath)
+	rt.IfName = a.IfName
+	if a.CniArgs != nil {
+		rt.Args = a.CniArgs
+	}
+	if len(a.CapabilityArgs) > 0 {
+		// Exactly what ADD published on this network; the caller's
+		// mappings may be another network's.
+		rt.CapabilityArgs = a.CapabilityArgs
+	}
+	return m.del(ctx, list, rt)
 }
 
 // del runs DEL of list and makes up for two gaps in what plugins clean up
@@ -369,9 +507,9 @@ func portMappings(in []PortMapping) []portMapEntry {
 	return out
 }
 
-// convertResult picks the addresses of the pod's eth0 out of a plugin
+// convertResult picks the addresses of the pod's ifName out of a plugin
 // result of any version.
-func convertResult(res types.Result, nsPath string) (Result, error) {
+func convertResult(res types.Result, nsPath, ifName string) (Result, error) {
 	r, err := types100.NewResultFromResult(res)
 	if err != nil {
 		return Result{}, fmt.Errorf("converting CNI result: %w", err)
@@ -380,7 +518,7 @@ func convertResult(res types.Result, nsPath string) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	out := Result{Interface: IfName, Raw: raw}
+	out := Result{Interface: ifName, Raw: raw}
 	for _, ipc := range r.IPs {
 		if ipc.Interface != nil {
 			i := *ipc.Interface
@@ -389,14 +527,14 @@ func convertResult(res types.Result, nsPath string) (Result, error) {
 			}
 			// Addresses on the host side (a bridge's gateway) are not
 			// the pod's.
-			if iface := r.Interfaces[i]; iface.Sandbox == "" || iface.Name != IfName {
+			if iface := r.Interfaces[i]; iface.Sandbox == "" || iface.Name != ifName {
 				continue
 			}
 		}
 		out.IPs = append(out.IPs, ipc.Address.IP)
 	}
 	if len(out.IPs) == 0 {
-		return Result{}, fmt.Errorf("no IP address for %s in %s", IfName, nsPath)
+		return Result{}, fmt.Errorf("no IP address for %s in %s", ifName, nsPath)
 	}
 	return out, nil
 }

@@ -70,6 +70,9 @@ func newEnv(t *testing.T, extraBin ...string) *env {
 		BinDirs:  append(extraBin, systemBinDir),
 		CacheDir: t.TempDir(),
 		Default:  DefaultConfig{Name: e.name, Bridge: e.bridge, Subnet: e.subnet.String(), DataDir: e.dataDir},
+		// Tests give user-defined networks a subnet of their own.
+		NetworkDir:  filepath.Join(t.TempDir(), "networks"),
+		SubnetPools: []SubnetPool{{Base: netip.MustParsePrefix("10.212.0.0/24"), Size: 24}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,25 +1,9 @@
 package cni
 
 import (
-	"context"
 	"encoding/json"
 	"net"
 )
-
-// Network is what the sandbox manager needs from the pod network. *Manager
-// implements it; cnitest.Network is a fake for unit tests. (Go lets the
-// consumer declare its own copy; this one keeps Manager and the fake in
-// step.)
-type Network interface {
-	// Setup attaches the pod's network namespace to the pod network.
-	Setup(ctx context.Context, pod PodNetwork) (Result, error)
-	// Teardown detaches it and releases its addresses and port mappings.
-	Teardown(ctx context.Context, pod PodNetwork) error
-	// Ready reports why the pod network cannot be used, or nil.
-	Ready() error
-}
-
-var _ Network = (*Manager)(nil)
 
 // PortMapping publishes ContainerPort of the pod on HostPort of the host, as
 // the portmap plugin's "portMappings" capability takes it.
@@ -32,12 +16,18 @@ type PortMapping struct {
 	HostIP string
 }
 
-// PodNetwork identifies one pod's attachment. Callers skip Setup and
-// Teardown for host-network pods.
+// PodNetwork identifies one pod's attachment to one network. Callers skip
+// Setup and Teardown for host-network pods.
 type PodNetwork struct {
-	// ID is the sandbox ID; CNI's container ID and the key of the
-	// attachment (IP leases, iptables chains, libcni's cache).
+	// ID is the sandbox ID; CNI's container ID and, with Network, the key
+	// of the attachment (IP leases, iptables chains, libcni's cache).
 	ID string
+	// Network names the network (see Manager.Network); empty means the
+	// pod network.
+	Network string
+	// Interface is the pod-side interface of the attachment; empty means
+	// IfName. Each network a pod is on needs its own (eth0, eth1, …).
+	Interface string
 	// Name, Namespace and UID of the pod, passed to plugins as K8S_POD_*.
 	Name, Namespace, UID string
 	// NetNS is the path of the pod's pinned network namespace. Teardown
@@ -51,10 +41,12 @@ type PodNetwork struct {
 
 // Result is what Setup made.
 type Result struct {
+	// Network is the name of the network attached to.
+	Network string
 	// IPs are the pod's addresses on Interface, IPv4 first as plugins
 	// report them.
 	IPs []net.IP
-	// Interface is the pod-side interface, "eth0".
+	// Interface is the pod-side interface, "eth0" unless asked otherwise.
 	Interface string
 	// Raw is the network list's final CNI result (types/100 JSON), kept for
 	// callers that want routes or DNS.

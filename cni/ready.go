@@ -1,6 +1,13 @@
-// Package cni attaches pod network namespaces to the pod network through
-// libcni: Manager writes the default network config, sets pods up and tears
-// them down (see Network for what the sandbox manager consumes), and
+// Package cni attaches pod network namespaces to networks through libcni.
+//
+// Manager knows two kinds of network: the pod network, the first config in
+// an operator's CNI directory (EnsureDefaultConfig writes one when there is
+// none), which every CRI pod joins; and user-defined networks, docker's
+// "network create", which the Manager renders as bridge conflists in a
+// directory of its own. A pod may be on several networks at once, each
+// through its own interface, and joins or leaves one without disturbing
+// the others (Setup, Detach); Teardown leaves them all. What each
+// attachment used is in libcni's cache, so DEL works after a restart.
 // DefaultNetwork answers whether the pod network is usable, for the CRI's
 // NetworkReady condition.
 package cni

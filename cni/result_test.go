@@ -36,7 +36,7 @@ func TestConvertResult(t *testing.T) {
 			{Interface: types100.Int(9), Address: mustCIDR("10.1.1.1/8")},
 		},
 	}
-	got, err := convertResult(res, "/run/berth/netns/x")
+	got, err := convertResult(res, "/run/berth/netns/x", IfName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,11 +53,11 @@ func TestConvertResult(t *testing.T) {
 
 	// Plugins that do not say which interface an address is on.
 	res = &types100.Result{CNIVersion: "1.0.0", IPs: []*types100.IPConfig{{Address: mustCIDR("10.0.0.2/24")}}}
-	if got, err := convertResult(res, "ns"); err != nil || len(got.IPs) != 1 {
+	if got, err := convertResult(res, "ns", IfName); err != nil || len(got.IPs) != 1 {
 		t.Errorf("no interfaces: %+v, %v", got, err)
 	}
 	var empty types.Result = &types100.Result{CNIVersion: "1.0.0"}
-	if _, err := convertResult(empty, "ns"); err == nil {
+	if _, err := convertResult(empty, "ns", IfName); err == nil {
 		t.Error("result without IPs accepted")
 	}
 }

@@ -64,7 +64,7 @@ func TestGCMarksFromImagesLeasesAndRoots(t *testing.T) {
 	img := store.Image{ID: digest.FromString("cfg"), ChainIDs: []digest.Digest{base, mid}}
 	s.db.Update(func(tx *store.Tx) error { return store.Put(tx, store.Images, img.ID.String(), img) })
 	release := s.lease([]digest.Digest{leased})
-	s.AddRoots(func(*store.Tx) ([]digest.Digest, error) { return []digest.Digest{rooted}, nil })
+	s.AddRoots(func(*store.Tx) (Roots, error) { return Roots{ChainIDs: []digest.Digest{rooted}}, nil })
 
 	res, err := s.GC(context.Background())
 	if err != nil {

@@ -41,11 +41,7 @@ func lookup(tx *store.Tx, name string) (store.Image, error) {
 	}
 	ref, refErr := reference.Parse(name)
 	if refErr == nil {
-		key := ref.String()
-		if ref.Digest() != "" {
-			key = ref.WithDigest(ref.Digest()).String()
-		}
-		if id, err := store.Get[string](tx, store.ImageNames, key); err == nil {
+		if id, err := store.Get[string](tx, store.ImageNames, nameKey(ref)); err == nil {
 			return store.Get[store.Image](tx, store.Images, id)
 		}
 	}
@@ -59,6 +55,15 @@ func lookup(tx *store.Tx, name string) (store.Image, error) {
 		return store.Image{}, refErr
 	}
 	return store.Image{}, fmt.Errorf("image %q: %w", name, errdefs.ErrNotFound)
+}
+
+// nameKey is the ImageNames key of ref: its normalised form, without the
+// tag when it has a digest ("repo:tag@sha256:…" names the digest).
+func nameKey(ref reference.Ref) string {
+	if ref.Digest() != "" {
+		return ref.WithDigest(ref.Digest()).String()
+	}
+	return ref.String()
 }
 
 // List returns every image, ordered by ID. If filter is not empty, only
@@ -150,11 +155,11 @@ func (s *Service) GC(ctx context.Context) (GCResult, error) {
 			return err
 		}
 		for _, roots := range s.roots {
-			ids, err := roots(tx)
+			r, err := roots(tx)
 			if err != nil {
 				return err
 			}
-			for _, id := range ids {
+			for _, id := range r.ChainIDs {
 				live[id] = true
 			}
 		}

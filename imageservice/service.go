@@ -78,9 +78,23 @@ type Service struct {
 	roots  []RootsFunc
 }
 
-// RootsFunc lists chain IDs that something besides images still uses (for
-// example containers' root file systems), so GC keeps them.
-type RootsFunc func(tx *store.Tx) ([]digest.Digest, error)
+// Roots is what something besides images holds: containers run on layers
+// and were made from images.
+type Roots struct {
+	// ChainIDs are layers in use (containers' root file systems, images
+	// mounted as volumes). GC keeps them and their parents, even when no
+	// image names them any more.
+	ChainIDs []digest.Digest
+	// Images are the IDs of images that containers were made from, once
+	// per container: such an image is in use, and Untag and Delete refuse
+	// to remove it unless forced, as docker does.
+	Images []digest.Digest
+}
+
+// RootsFunc reports the Roots of one kind of user (the container manager
+// registers one). It reads in the caller's transaction, so that what it
+// reports cannot change before the caller acts on it.
+type RootsFunc func(tx *store.Tx) (Roots, error)
 
 // New opens the image service and cleans up what a crash left behind.
 func New(opts Options) (*Service, error) {
@@ -122,7 +136,7 @@ func New(opts Options) (*Service, error) {
 	return s, nil
 }
 
-// AddRoots registers more GC roots.
+// AddRoots registers more GC roots and image users.
 func (s *Service) AddRoots(f RootsFunc) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

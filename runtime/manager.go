@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"sync"
 
-	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-runtime/berth/imageservice"
@@ -73,14 +72,15 @@ func NewManager(o Options) (*Manager, error) {
 		}
 	}
 	m.watchCtx, m.stopWatch = context.WithCancel(context.Background())
-	o.Images.AddRoots(func(tx *store.Tx) ([]digest.Digest, error) {
-		var ids []digest.Digest
+	o.Images.AddRoots(func(tx *store.Tx) (imageservice.Roots, error) {
+		var r imageservice.Roots
 		err := store.ForEach(tx, store.Containers, func(_ string, c store.Container) error {
-			ids = append(ids, c.ChainID)
-			ids = append(ids, c.VolumeChainIDs...)
+			r.ChainIDs = append(r.ChainIDs, c.ChainID)
+			r.ChainIDs = append(r.ChainIDs, c.VolumeChainIDs...)
+			r.Images = append(r.Images, c.ImageID)
 			return nil
 		})
-		return ids, err
+		return r, err
 	})
 	return m, nil
 }

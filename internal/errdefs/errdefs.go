@@ -2,7 +2,9 @@
 // gRPC status codes. Services wrap a sentinel with context
 // (fmt.Errorf("image %s: %w", ref, errdefs.ErrNotFound)); the CRI server maps
 // the wrapped error to a code with ToGRPC, so a known condition never reaches
-// the client as Unknown.
+// the client as Unknown. The Engine API's mapping to HTTP statuses is to
+// live here too; a sentinel's doc names the status it is meant to get
+// where that is not the obvious one.
 package errdefs
 
 import (
@@ -24,6 +26,12 @@ var (
 	ErrUnavailable        = errors.New("unavailable")
 	ErrNotImplemented     = errors.New("not implemented")
 	ErrDataLoss           = errors.New("data loss")
+
+	// ErrConflict is an operation refused because of what else holds the
+	// object (an image containers were made from, a network with
+	// endpoints) and that the caller may force: docker's "conflict",
+	// HTTP 409. gRPC has no such code; the CRI gets FailedPrecondition.
+	ErrConflict = errors.New("conflict")
 )
 
 // ToGRPC turns err into a gRPC status error with the code its sentinel
@@ -49,7 +57,7 @@ func Code(err error) codes.Code {
 		return codes.AlreadyExists
 	case errors.Is(err, ErrInvalidArgument):
 		return codes.InvalidArgument
-	case errors.Is(err, ErrFailedPrecondition):
+	case errors.Is(err, ErrFailedPrecondition), errors.Is(err, ErrConflict):
 		return codes.FailedPrecondition
 	case errors.Is(err, ErrUnauthenticated):
 		return codes.Unauthenticated

@@ -19,6 +19,7 @@ func TestToGRPC(t *testing.T) {
 		{fmt.Errorf("a: %w", fmt.Errorf("b: %w", ErrInvalidArgument)), codes.InvalidArgument},
 		{errors.Join(errors.New("x"), ErrUnauthenticated), codes.Unauthenticated},
 		{ErrAlreadyExists, codes.AlreadyExists},
+		{fmt.Errorf("image x is in use: %w", ErrConflict), codes.FailedPrecondition},
 		{context.DeadlineExceeded, codes.DeadlineExceeded},
 		{status.Error(codes.Aborted, "kept"), codes.Aborted},
 		{errors.New("plain"), codes.Unknown},

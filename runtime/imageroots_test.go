@@ -1,0 +1,58 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	digest "github.com/opencontainers/go-digest"
+
+	"github.com/berth-runtime/berth/imageservice"
+	"github.com/berth-runtime/berth/imageservice/remote"
+	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/store"
+)
+
+// The Manager tells the image service which images its containers were
+// made from, so that a docker-style delete refuses them.
+func TestContainersHoldTheirImages(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(filepath.Join(dir, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	res, err := remote.NewResolver(remote.Config{DockerConfig: filepath.Join(dir, "none.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	images, err := imageservice.New(imageservice.Options{Root: filepath.Join(dir, "images"), DB: db, Resolver: res})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewManager(Options{DB: db, Images: images, RootDir: dir, StateDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+
+	img := store.Image{ID: digest.FromString("cfg")}
+	err = db.Update(func(tx *store.Tx) error {
+		if err := store.Put(tx, store.Images, img.ID.String(), img); err != nil {
+			return err
+		}
+		return store.Put(tx, store.Containers, "c1", store.Container{ID: "c1", ImageID: img.ID})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	used, err := images.InUse(ctx)
+	if err != nil || used[img.ID] != 1 {
+		t.Errorf("InUse = %v, %v; want %s used once", used, err, img.ID)
+	}
+	if _, err := images.Delete(ctx, img.ID.String(), false); !errors.Is(err, errdefs.ErrConflict) {
+		t.Errorf("Delete of an image a container uses = %v, want ErrConflict", err)
+	}
+}
