@@ -202,8 +202,10 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err
 		}
 		req.PIDTarget = "/proc/" + strconv.Itoa(target.Pid) + "/ns/pid"
 	}
-	argv, env, cwd, err := oci.MergeProcess(imgCfg.Config.Entrypoint, imgCfg.Config.Cmd, imgCfg.Config.Env, imgCfg.Config.WorkingDir,
-		req.Command, req.Args, req.Env, req.WorkingDir)
+	argv, env, cwd, err := oci.MergeProcess(oci.ProcessSources{
+		Image:   oci.ProcessConfig{Entrypoint: imgCfg.Config.Entrypoint, Cmd: imgCfg.Config.Cmd, Env: imgCfg.Config.Env, WorkingDir: imgCfg.Config.WorkingDir},
+		Request: oci.ProcessConfig{Entrypoint: req.Command, Cmd: req.Args, Env: req.Env, WorkingDir: req.WorkingDir},
+	})
 	if err != nil {
 		return id, err
 	}

@@ -1,7 +1,10 @@
 // Package cli runs an OCI runtime binary (runc, crun) with berth's global
 // flags and turns a failure into an error carrying the runtime's own
-// message. It is a leaf shared by the driver (runtime/ocirt, in berthd) and
-// the shim, which must stay small: it imports no berth package.
+// message. berthd uses it twice: the driver (runtime/ocirt) wraps its
+// subcommands, and exec (runtime/exec_stream.go) runs `exec` through it
+// with stdio of its own. It imports no berth package. The shim does not
+// use it: runtime/shim/monitor repeats the same flags and error text with
+// syscall.ForkExec, to keep os/exec and encoding/json out of its binary.
 package cli
 
 import (
