@@ -156,21 +156,52 @@ func (tc *testContainer) start(t *testing.T) Started {
 	}
 	t.Cleanup(func() { syscall.Kill(s.ShimPid, syscall.SIGKILL) })
 	tc.waitRes = make(chan waitResult, 1)
-	ready := make(chan struct{})
+	conns := shimSockets(t, s.ShimPid)
 	go func() {
 		// Like berthd: one wait connection per container, opened at once.
 		wctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		close(ready)
 		st, err := Wait(wctx, tc.cfg.Socket)
 		tc.waitRes <- waitResult{st, err}
 	}()
-	<-ready
-	time.Sleep(50 * time.Millisecond) // let the wait request reach the shim
+	// A connection the shim has accepted is answered even if the
+	// container exits at once; one still in the listen queue is not.
+	waitAccepted(t, s.ShimPid, conns)
 	if err := tc.rt.Start(ctx, tc.cfg.ID); err != nil {
 		t.Fatalf("runc start: %v", err)
 	}
 	return s
+}
+
+// shimSockets counts the sockets the shim holds open: its listener and
+// the control connections it has accepted.
+func shimSockets(t *testing.T, shimPid int) int {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/fd", shimPid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("the shim's fds: %v", err)
+	}
+	n := 0
+	for _, e := range ents {
+		if target, err := os.Readlink(filepath.Join(dir, e.Name())); err == nil && strings.HasPrefix(target, "socket:") {
+			n++
+		}
+	}
+	return n
+}
+
+// waitAccepted waits until the shim holds more than n sockets, that is,
+// until it has accepted the control connection a client just opened.
+func waitAccepted(t *testing.T, shimPid, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for shimSockets(t, shimPid) <= n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the shim did not accept a control connection within 10s (%d sockets)", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 type waitResult struct {
@@ -464,12 +495,13 @@ func TestShimKilledLeavesContainer(t *testing.T) {
 	testutil.RequiresRoot(t)
 	c := newContainer(t, "sleep", "1000")
 	s := c.start(t)
+	conns := shimSockets(t, s.ShimPid)
 	waitErr := make(chan error, 1)
 	go func() {
 		_, err := Wait(context.Background(), c.cfg.Socket)
 		waitErr <- err
 	}()
-	time.Sleep(200 * time.Millisecond)
+	waitAccepted(t, s.ShimPid, conns)
 	syscall.Kill(s.ShimPid, syscall.SIGKILL)
 	select {
 	case err := <-waitErr:
@@ -528,6 +560,7 @@ func TestAttachStdin(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { syscall.Kill(s.ShimPid, syscall.SIGKILL) })
+	conns := shimSockets(t, s.ShimPid)
 	var out, errb testutil.SyncBuffer
 	done := make(chan error, 1)
 	var st ExitStatus
@@ -536,7 +569,7 @@ func TestAttachStdin(t *testing.T) {
 		st, err = Attach(ctx, c.cfg.Socket, AttachOpts{Stdin: strings.NewReader("hello\n"), Stdout: &out, Stderr: &errb})
 		done <- err
 	}()
-	time.Sleep(200 * time.Millisecond) // attached before the process runs
+	waitAccepted(t, s.ShimPid, conns) // attached before the process runs
 	if err := c.rt.Start(ctx, c.cfg.ID); err != nil {
 		t.Fatal(err)
 	}
