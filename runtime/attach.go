@@ -41,7 +41,10 @@ func (m *Manager) Attach(ctx context.Context, id string, o AttachOpts) error {
 	if !cfg.Stdin {
 		o.Stdin = nil
 	}
-	socket := m.launcher.socketPath(c.ID)
+	socket, err := m.shimSocket(c.ID)
+	if err != nil {
+		return err
+	}
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var resize func(TermSize)

@@ -165,7 +165,7 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err
 	if idmap != nil {
 		defer idmap.UserNS.Close()
 	}
-	if err := rootfs.Mount(m.rootfs(c), lowers, filepath.Join(c.Dir, "upper"), filepath.Join(c.Dir, "work"), idmap); err != nil {
+	if err := m.mounts.Mount(m.rootfs(c), lowers, filepath.Join(c.Dir, "upper"), filepath.Join(c.Dir, "work"), idmap); err != nil {
 		return id, err
 	}
 	// The request's mounts win over the pod's own files at the same path:
@@ -176,7 +176,7 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err
 			continue
 		}
 		staged := filepath.Join(c.Bundle, "staged", strconv.Itoa(i))
-		if err := rootfs.Stage(mnt.Source, staged, rootfs.StageOptions{ReadOnly: mnt.RecursiveReadOnly, IDMap: idmap}); err != nil {
+		if err := m.mounts.Stage(mnt.Source, staged, rootfs.StageOptions{ReadOnly: mnt.RecursiveReadOnly, IDMap: idmap}); err != nil {
 			return id, fmt.Errorf("mount %s: %w", mnt.Destination, err)
 		}
 		req.Mounts[i].Source = staged
@@ -238,7 +238,7 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err
 	// point in the caller's own namespace.
 	staged, _ := filepath.Glob(filepath.Join(c.Bundle, "staged", "*"))
 	for _, dir := range staged {
-		if err := rootfs.Unmount(dir); err != nil {
+		if err := m.mounts.Unmount(dir); err != nil {
 			return id, err
 		}
 	}
@@ -414,7 +414,7 @@ func (m *Manager) destroy(ctx context.Context, c store.Container) error {
 	}
 	// Everything mounted in the bundle: the rootfs, staged binds, image
 	// volumes, and the idmapped layers of a create that a crash cut short.
-	if err := rootfs.UnmountAll(c.Bundle); err != nil {
+	if err := m.mounts.UnmountAll(c.Bundle); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {

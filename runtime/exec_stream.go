@@ -62,7 +62,7 @@ func (m *Manager) Exec(ctx context.Context, id string, o ExecOpts) (int, error) 
 	if StateOf(c) != Running {
 		return -1, fmt.Errorf("container %s is not running: %w", c.ID, errdefs.ErrFailedPrecondition)
 	}
-	rt, err := m.launcher.Runtime(c.RuntimeHandler)
+	rt, err := m.ociRuntime(c.RuntimeHandler)
 	if err != nil {
 		return -1, err
 	}

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -10,9 +11,11 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-runtime/berth/imageservice"
+	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/events"
 	"github.com/berth-runtime/berth/internal/namereg"
 	"github.com/berth-runtime/berth/runtime/oci"
+	"github.com/berth-runtime/berth/runtime/rootfs"
 	"github.com/berth-runtime/berth/store"
 )
 
@@ -29,13 +32,22 @@ type Options struct {
 	Logger            *slog.Logger
 	// Events receives the containers' life-cycle events (may be nil).
 	Events *events.Bus
+	// Processes, when set, runs the containers' processes instead of
+	// Launcher: unit tests put a fake here (runtimetest.Processes) and
+	// leave Launcher nil, which leaves attach, exec, log reopening and
+	// resource updates unavailable.
+	Processes Processes
+	// Mounter makes the containers' mounts (nil: rootfs.Host, the real ones).
+	Mounter Mounter
 }
 
 // Manager runs containers.
 type Manager struct {
 	db       *store.DB
 	images   *imageservice.Service
-	launcher *Launcher
+	launcher Processes
+	shims    *Launcher // nil on fakes; see Options.Processes
+	mounts   Mounter
 	host     oci.Host
 	rootDir  string
 	stateDir string
@@ -59,12 +71,23 @@ type Manager struct {
 // roots of the image service.
 func NewManager(o Options) (*Manager, error) {
 	m := &Manager{
-		db: o.DB, images: o.Images, launcher: o.Launcher, host: o.Host,
+		db: o.DB, images: o.Images, shims: o.Launcher, mounts: o.Mounter, host: o.Host,
 		rootDir: filepath.Join(o.RootDir, "containers"), stateDir: filepath.Join(o.StateDir, "containers"),
 		systemd: o.SystemdCgroup, log: o.Logger, names: namereg.New(), events: o.Events,
 	}
 	if m.log == nil {
 		m.log = slog.Default()
+	}
+	switch {
+	case o.Processes != nil:
+		m.launcher = o.Processes
+	case o.Launcher != nil:
+		m.launcher = o.Launcher
+	default:
+		return nil, fmt.Errorf("runtime: a Launcher or Processes is required: %w", errdefs.ErrInvalidArgument)
+	}
+	if m.mounts == nil {
+		m.mounts = rootfs.Host{}
 	}
 	for _, d := range []string{m.rootDir, m.stateDir} {
 		if err := os.MkdirAll(d, 0o711); err != nil {

@@ -22,5 +22,9 @@ func (m *Manager) ReopenLog(ctx context.Context, id string) error {
 	if c.LogPath == "" {
 		return fmt.Errorf("container %s has no log: %w", c.ID, errdefs.ErrFailedPrecondition)
 	}
-	return shim.ReopenLog(ctx, m.launcher.socketPath(c.ID))
+	socket, err := m.shimSocket(c.ID)
+	if err != nil {
+		return err
+	}
+	return shim.ReopenLog(ctx, socket)
 }

@@ -26,7 +26,7 @@ func (m *Manager) UpdateResources(ctx context.Context, id string, res *specs.Lin
 	default:
 		return fmt.Errorf("container %s is not running: %w", c.ID, errdefs.ErrFailedPrecondition)
 	}
-	rt, err := m.launcher.Runtime(c.RuntimeHandler)
+	rt, err := m.ociRuntime(c.RuntimeHandler)
 	if err != nil {
 		return err
 	}

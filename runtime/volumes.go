@@ -54,13 +54,13 @@ func (m *Manager) mountImages(ctx context.Context, c store.Container, ims []Imag
 	var mounts []oci.Mount
 	for i, p := range todo {
 		target := filepath.Join(c.Bundle, "volumes", strconv.Itoa(i))
-		if err := rootfs.MountReadOnly(target, p.lowers, idmap); err != nil {
+		if err := m.mounts.MountReadOnly(target, p.lowers, idmap); err != nil {
 			return nil, err
 		}
 		src := target
 		if sub := strings.Trim(p.im.SubPath, "/"); sub != "" {
 			src = target + "-sub"
-			if err := rootfs.BindBeneath(target, sub, src, true); err != nil {
+			if err := m.mounts.BindBeneath(target, sub, src, true); err != nil {
 				return nil, fmt.Errorf("image volume %q: %w", p.im.Image, err)
 			}
 		}
