@@ -232,6 +232,9 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err
 	if err != nil {
 		return id, err
 	}
+	// From here on, undoing the create must kill the process and wait
+	// for its shim.
+	c.Pid, c.ShimPid = launched.Pid, launched.ShimPid
 	// The container's mount namespace has its own copies of the staged
 	// trees now. Left attached here, they would keep the host path's
 	// submounts busy: Linux refuses to remove a directory that is a mount
