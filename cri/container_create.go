@@ -208,10 +208,13 @@ func toResources(r *runtimeapi.LinuxContainerResources) *specs.LinuxResources {
 	return out
 }
 
-// stopSignal is the container's configured stop signal, if any.
+// stopSignal is the container's configured stop signal, if any, as the
+// runtime writes it: the CRI's SIGRTMINPLUS3 is SIGRTMIN+3.
 func stopSignal(cfg *runtimeapi.ContainerConfig) string {
 	if cfg.GetStopSignal() == runtimeapi.Signal_SIGNAL_RUNTIME_DEFAULT {
 		return ""
 	}
-	return strings.TrimPrefix(cfg.GetStopSignal().String(), "SIGNAL_")
+	name := strings.TrimPrefix(cfg.GetStopSignal().String(), "SIGNAL_")
+	name = strings.Replace(name, "SIGRTMINPLUS", "SIGRTMIN+", 1)
+	return strings.Replace(name, "SIGRTMAXMINUS", "SIGRTMAX-", 1)
 }

@@ -6,11 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/moby/sys/signal"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/events"
@@ -192,17 +191,17 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	return nil
 }
 
-// ParseSignal reads "SIGTERM", "TERM", "term" or "15"; anything else, or
-// "", gives dflt.
+// ParseSignal reads a signal as docker writes it: "SIGTERM", "TERM",
+// "term", "15", an alias ("SIGIOT"), or a real-time signal ("SIGRTMIN+3",
+// "RTMAX-1"); anything else, or "", gives dflt.
 func ParseSignal(s string, dflt syscall.Signal) syscall.Signal {
-	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
-		return syscall.Signal(n)
+	if n, err := strconv.Atoi(s); err == nil {
+		if n > 0 && n < 65 {
+			return syscall.Signal(n)
+		}
+		return dflt
 	}
-	s = strings.ToUpper(s)
-	if !strings.HasPrefix(s, "SIG") {
-		s = "SIG" + s
-	}
-	if sig := unix.SignalNum(s); sig != 0 {
+	if sig, err := signal.ParseSignal(s); err == nil {
 		return sig
 	}
 	return dflt

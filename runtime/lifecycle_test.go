@@ -318,3 +318,32 @@ func TestRecover(t *testing.T) {
 		t.Errorf("Create of a recovered container's name = %v, want ErrAlreadyExists", err)
 	}
 }
+
+func TestParseSignal(t *testing.T) {
+	const dflt = syscall.SIGTERM
+	for _, tc := range []struct {
+		in   string
+		want syscall.Signal
+	}{
+		{"", dflt},
+		{"SIGQUIT", syscall.SIGQUIT},
+		{"QUIT", syscall.SIGQUIT},
+		{"quit", syscall.SIGQUIT},
+		{"sigint", syscall.SIGINT},
+		{"9", syscall.SIGKILL},
+		{"0", dflt},
+		{"65", dflt},
+		{"-1", dflt},
+		{"SIGIOT", syscall.SIGABRT},
+		{"SIGRTMIN", 34},
+		{"SIGRTMIN+3", 37},
+		{"RTMAX-1", 63},
+		{"SIGRTMAX", 64},
+		{"SIGRTMAX+1", dflt},
+		{"SIGNOPE", dflt},
+	} {
+		if got := runtime.ParseSignal(tc.in, dflt); got != tc.want {
+			t.Errorf("ParseSignal(%q) = %d, want %d", tc.in, got, tc.want)
+		}
+	}
+}
