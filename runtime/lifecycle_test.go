@@ -347,3 +347,30 @@ func TestParseSignal(t *testing.T) {
 		}
 	}
 }
+
+// Without a Launcher, what needs a live shim or the runtime binary is
+// unavailable, not a crash.
+func TestNoShims(t *testing.T) {
+	e := newEnv(t)
+	req := e.request("c")
+	req.LogPath = t.TempDir() + "/c/0.log"
+	id := e.create(t, req)
+	if err := e.m.Start(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.Exec(context.Background(), id, runtime.ExecOpts{Cmd: []string{"true"}}); !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Errorf("Exec = %v, want ErrUnavailable", err)
+	}
+	if err := e.m.ReopenLog(context.Background(), id); !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Errorf("ReopenLog = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestNewManagerNeedsProcesses(t *testing.T) {
+	e := newEnv(t)
+	o := e.opts
+	o.Processes = nil
+	if _, err := runtime.NewManager(o); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("NewManager without a Launcher or Processes = %v, want ErrInvalidArgument", err)
+	}
+}
