@@ -54,11 +54,16 @@ func TestCgroupsAndMounts(t *testing.T) {
 	hostDir := t.TempDir()
 	os.WriteFile(filepath.Join(hostDir, "file"), []byte("from the host\n"), 0o644)
 	created := filepath.Join(t.TempDir(), "made", "by", "berth")
+	// The kubelet mounts its own /etc/hosts into the containers of a pod
+	// with an IP; it takes the place of the pod's.
+	hosts := filepath.Join(t.TempDir(), "etc-hosts")
+	os.WriteFile(hosts, []byte("10.9.8.7 from-the-kubelet\n"), 0o644)
 	c := containerConfig("c", img, "sleep 1000")
 	c.Mounts = []*runtimeapi.Mount{
 		{HostPath: hostDir, ContainerPath: "/mnt/ro", Readonly: true},
 		{HostPath: hostDir, ContainerPath: "/mnt/rw"},
 		{HostPath: created, ContainerPath: "/mnt/new"},
+		{HostPath: hosts, ContainerPath: "/etc/hosts"},
 	}
 	cid := runContainer(t, d, podID, pod, c)
 	for _, ctrl := range []string{"memory", "pids", "cpu"} {
@@ -78,6 +83,9 @@ func TestCgroupsAndMounts(t *testing.T) {
 	}
 	if out, _ := exec("cat /mnt/ro/file"); out != "from the host\n" {
 		t.Errorf("read through the mount: %q", out)
+	}
+	if out, _ := exec("cat /etc/hosts"); out != "10.9.8.7 from-the-kubelet\n" {
+		t.Errorf("/etc/hosts is not the request's: %q", out)
 	}
 	if _, code := exec("echo x > /mnt/ro/other"); code == 0 {
 		t.Error("wrote to a read-only mount")
