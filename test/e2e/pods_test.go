@@ -408,4 +408,22 @@ func TestImageConfigAndStopSignal(t *testing.T) {
 		t.Errorf("stopped with the image's STOPSIGNAL: exit %d", st.ExitCode)
 	}
 	waitLog(t, logPath(pod, c), "got usr1")
+
+	// A stop signal of the pod's: systemd's SIGRTMIN+3 (37 on Linux).
+	rt := &runtimeapi.ContainerConfig{
+		Metadata:   &runtimeapi.ContainerMetadata{Name: "rtmin"},
+		Image:      &runtimeapi.ImageSpec{Image: img},
+		Args:       []string{`trap 'echo got rtmin+3; exit 0' 37; echo ready; while true; do sleep 0.1; done`},
+		StopSignal: runtimeapi.Signal_SIGNAL_SIGRTMINPLUS3,
+		LogPath:    "rtmin.log",
+	}
+	rid := runContainer(t, d, podID, pod, rt)
+	waitLog(t, logPath(pod, rt), "ready")
+	if _, err := d.RT.StopContainer(ctxT(t), &runtimeapi.StopContainerRequest{ContainerId: rid, Timeout: 20}); err != nil {
+		t.Fatal(err)
+	}
+	if st := containerStatus(t, d, rid); st.ExitCode != 0 {
+		t.Errorf("stopped with the request's SIGRTMIN+3: exit %d", st.ExitCode)
+	}
+	waitLog(t, logPath(pod, rt), "got rtmin+3")
 }
