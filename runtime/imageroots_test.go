@@ -31,7 +31,7 @@ func TestContainersHoldTheirImages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := NewManager(Options{DB: db, Images: images, RootDir: dir, StateDir: dir})
+	m, err := NewManager(Options{DB: db, Images: images, Launcher: &Launcher{}, RootDir: dir, StateDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
