@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -202,9 +203,9 @@ func (k *Kubelet) Exited() error {
 	}
 }
 
-// Stop ends the kubelet (SIGTERM, SIGKILL after 20 s) and unmounts what
-// it mounted under its root directory (itself, made rshared, and pod
-// volumes). The pods it ran stay in the runtime, as on a real node.
+// Stop ends the kubelet (SIGTERM, SIGKILL after 20 s), removes its links
+// in /var/log/containers and unmounts what it mounted under its root
+// directory (itself, made rshared, and pod volumes). The pods it ran stay in the runtime, as on a real node.
 func (k *Kubelet) Stop() {
 	syscall.Kill(k.cmd.Process.Pid, syscall.SIGTERM)
 	select {
@@ -212,6 +213,14 @@ func (k *Kubelet) Stop() {
 	case <-time.After(20 * time.Second):
 		syscall.Kill(k.cmd.Process.Pid, syscall.SIGKILL)
 		<-k.done
+	}
+	// The kubelet links every container's log from /var/log/containers
+	// (a fixed path); those into this kubelet's log directory go with it.
+	links, _ := filepath.Glob("/var/log/containers/*.log")
+	for _, l := range links {
+		if target, err := os.Readlink(l); err == nil && strings.HasPrefix(target, k.LogDir+"/") {
+			os.Remove(l)
+		}
 	}
 	mounts, _ := mountinfo.GetMounts(mountinfo.PrefixFilter(k.rootDir))
 	// Deepest first; one mount point may be stacked several times.
