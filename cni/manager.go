@@ -18,7 +18,7 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
-	"github.com/berth-runtime/berth/sandbox/netns"
+	"github.com/berth-runtime/berth/internal/netns"
 )
 
 // IfName is the pod-side interface every pod gets.

@@ -17,8 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/imageservice/snapshot"
+	"github.com/berth-runtime/berth/internal/netns"
 	"github.com/berth-runtime/berth/runtime/cgroupstats"
-	"github.com/berth-runtime/berth/sandbox/netns"
 	"github.com/berth-runtime/berth/store"
 )
 
