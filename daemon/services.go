@@ -80,6 +80,7 @@ func startServices(ctx context.Context, cfg config.Config, db *store.DB, images 
 	if err != nil {
 		return nil, err
 	}
+	images.AddRoots(containers.ImageRoots)
 	sandboxes, err := sandbox.New(sandbox.Options{
 		DB: db, Network: network, Launcher: launcher, Containers: containers, Host: host, StateDir: cfg.State,
 		ShimBinary: shimBin, SystemdCgroup: systemd, Logger: log.With("service", "sandboxes"), Events: bus,

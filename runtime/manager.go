@@ -7,19 +7,28 @@ import (
 	"path/filepath"
 	"sync"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	digest "github.com/opencontainers/go-digest"
 
-	"github.com/berth-runtime/berth/imageservice"
 	"github.com/berth-runtime/berth/internal/events"
 	"github.com/berth-runtime/berth/internal/namereg"
 	"github.com/berth-runtime/berth/runtime/oci"
 	"github.com/berth-runtime/berth/store"
 )
 
+// Images is what the container manager needs of the image service: an
+// image by name, its config (the process defaults) and the directories of
+// its unpacked layers, lowest last.
+type Images interface {
+	Get(ctx context.Context, name string) (store.Image, error)
+	Config(img store.Image) (*v1.ConfigFile, error)
+	SnapshotDirs(ctx context.Context, img store.Image) ([]string, error)
+}
+
 // Options configure a Manager.
 type Options struct {
 	DB       *store.DB
-	Images   *imageservice.Service
+	Images   Images
 	Launcher *Launcher
 	Host     oci.Host
 	// RootDir holds containers/<id>/{upper,work}; StateDir holds
@@ -34,7 +43,7 @@ type Options struct {
 // Manager runs containers.
 type Manager struct {
 	db       *store.DB
-	images   *imageservice.Service
+	images   Images
 	launcher *Launcher
 	host     oci.Host
 	rootDir  string
@@ -52,8 +61,8 @@ type Manager struct {
 	watchers  sync.WaitGroup
 }
 
-// NewManager returns a Manager and registers the containers' layers as GC
-// roots of the image service.
+// NewManager returns a Manager. The caller registers ImageRoots with the
+// image service, so that the layers containers use are not collected.
 func NewManager(o Options) (*Manager, error) {
 	m := &Manager{
 		db: o.DB, images: o.Images, launcher: o.Launcher, host: o.Host,
@@ -69,16 +78,20 @@ func NewManager(o Options) (*Manager, error) {
 		}
 	}
 	m.watchCtx, m.stopWatch = context.WithCancel(context.Background())
-	o.Images.AddRoots(func(tx *store.Tx) ([]digest.Digest, error) {
-		var ids []digest.Digest
-		err := store.ForEach(tx, store.Containers, func(_ string, c store.Container) error {
-			ids = append(ids, c.ChainID)
-			ids = append(ids, c.VolumeChainIDs...)
-			return nil
-		})
-		return ids, err
-	})
 	return m, nil
+}
+
+// ImageRoots lists the layers the containers in tx use: their writable
+// layers' lower layer and the images mounted as volumes. It is an image
+// garbage-collection root (imageservice.RootsFunc).
+func (m *Manager) ImageRoots(tx *store.Tx) ([]digest.Digest, error) {
+	var ids []digest.Digest
+	err := store.ForEach(tx, store.Containers, func(_ string, c store.Container) error {
+		ids = append(ids, c.ChainID)
+		ids = append(ids, c.VolumeChainIDs...)
+		return nil
+	})
+	return ids, err
 }
 
 // Close stops watching containers (they keep running under their shims).
