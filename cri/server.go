@@ -4,18 +4,34 @@
 package cri
 
 import (
-	"path/filepath"
-
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-runtime/berth/config"
 	"github.com/berth-runtime/berth/imageservice"
 	"github.com/berth-runtime/berth/internal/events"
 	"github.com/berth-runtime/berth/runtime"
 	"github.com/berth-runtime/berth/runtime/cgroupstats"
 	"github.com/berth-runtime/berth/sandbox"
 )
+
+// Config is the part of berthd's config the CRI server answers with; the
+// daemon fills it.
+type Config struct {
+	// RuntimeHandlers are the configured OCI runtimes' names, sorted:
+	// the CRI's runtime handlers.
+	RuntimeHandlers []string
+	// SystemdCgroup says the cgroup driver is systemd (RuntimeConfig).
+	SystemdCgroup bool
+	// ContainersDir holds the containers' writable layers (ImageFsInfo).
+	ContainersDir string
+	// StateDir is reported as "stateDir" in Status's verbose info, where
+	// tools (critest) look for the directory of the containers' root file
+	// systems.
+	StateDir string
+	// Info is shown, as JSON, as the config in Status's verbose info:
+	// berthd's whole config.
+	Info any
+}
 
 // Checker reports whether a part the runtime depends on is ready; a
 // non-nil error is the reason it is not.
@@ -27,7 +43,7 @@ type Server struct {
 	runtimeapi.UnimplementedRuntimeServiceServer
 	runtimeapi.UnimplementedImageServiceServer
 
-	cfg        config.Config
+	cfg        Config
 	images     *imageservice.Service
 	sandboxes  *sandbox.Manager
 	containers *runtime.Manager
@@ -45,7 +61,7 @@ type Server struct {
 
 // Options wire a Server.
 type Options struct {
-	Config       config.Config
+	Config       Config
 	Images       *imageservice.Service
 	Sandboxes    *sandbox.Manager
 	Containers   *runtime.Manager
@@ -82,4 +98,4 @@ func (s *Server) Register(g *grpc.Server) {
 }
 
 // containersDir holds the containers' writable layers.
-func (s *Server) containersDir() string { return filepath.Join(s.cfg.Root, "containers") }
+func (s *Server) containersDir() string { return s.cfg.ContainersDir }
