@@ -208,7 +208,7 @@ func (s *Server) podMetrics(ctx context.Context) ([]*runtimeapi.PodSandboxMetric
 	if err != nil {
 		return nil, err
 	}
-	pss, err := s.sandboxes.PodMetrics(ctx, sbs)
+	pss, err := s.stats.PodMetrics(ctx, sbs)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,9 @@
 package cri
 
 import (
+	"context"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -12,6 +15,7 @@ import (
 	"github.com/berth-runtime/berth/runtime"
 	"github.com/berth-runtime/berth/runtime/cgroupstats"
 	"github.com/berth-runtime/berth/sandbox"
+	"github.com/berth-runtime/berth/store"
 )
 
 // Config is the part of berthd's config the CRI server answers with; the
@@ -33,6 +37,35 @@ type Config struct {
 	Info any
 }
 
+// The services the server uses, declared here by what it calls, so that a
+// handler's test can hand it a fake. Sandboxes and containers are still the
+// concrete managers.
+
+// Images is what the server needs of the image service.
+type Images interface {
+	Pull(ctx context.Context, name string, opts imageservice.PullOptions) (store.Image, error)
+	Get(ctx context.Context, name string) (store.Image, error)
+	List(ctx context.Context, filter string) ([]store.Image, error)
+	Remove(ctx context.Context, name string) error
+	Config(img store.Image) (*v1.ConfigFile, error)
+	SnapshotDirs(ctx context.Context, img store.Image) ([]string, error)
+	Usage(ctx context.Context) (imageservice.FsUsage, error)
+}
+
+// Events is the stream of life-cycle events GetContainerEvents relays.
+type Events interface {
+	Subscribe() *events.Subscription
+}
+
+// Stats reads the figures of containers and pods (sandbox/stats.go);
+// rates is the server's previous CPU sample per container and pod.
+type Stats interface {
+	ContainerStats(ctx context.Context, id string, rates *cgroupstats.Rates) (runtime.ContainerStats, error)
+	ListContainerStats(ctx context.Context, cs []store.Container, rates *cgroupstats.Rates) ([]runtime.ContainerStats, error)
+	PodStats(ctx context.Context, sbs []store.Sandbox, rates *cgroupstats.Rates) ([]sandbox.PodStats, error)
+	PodMetrics(ctx context.Context, sbs []store.Sandbox) ([]sandbox.PodStats, error)
+}
+
 // Checker reports whether a part the runtime depends on is ready; a
 // non-nil error is the reason it is not.
 type Checker func() error
@@ -44,10 +77,11 @@ type Server struct {
 	runtimeapi.UnimplementedImageServiceServer
 
 	cfg        Config
-	images     *imageservice.Service
+	images     Images
 	sandboxes  *sandbox.Manager
 	containers *runtime.Manager
-	events     *events.Bus
+	stats      Stats
+	events     Events
 	// eventResponses are built once per event for all subscribers.
 	eventResponses eventResponses
 	runtimeReady   Checker
@@ -62,10 +96,11 @@ type Server struct {
 // Options wire a Server.
 type Options struct {
 	Config       Config
-	Images       *imageservice.Service
+	Images       Images
 	Sandboxes    *sandbox.Manager
 	Containers   *runtime.Manager
-	Events       *events.Bus
+	Stats        Stats
+	Events       Events
 	RuntimeReady Checker
 	NetworkReady Checker
 	// Streaming serves Exec, Attach and PortForward; nil: they fail
@@ -83,6 +118,7 @@ func New(opts Options) *Server {
 		images:       opts.Images,
 		sandboxes:    opts.Sandboxes,
 		containers:   opts.Containers,
+		stats:        opts.Stats,
 		events:       opts.Events,
 		runtimeReady: opts.RuntimeReady,
 		networkReady: opts.NetworkReady,

@@ -24,7 +24,7 @@ func (s *Server) ContainerStats(ctx context.Context, req *runtimeapi.ContainerSt
 	if req.ContainerId == "" {
 		return nil, fmt.Errorf("no container id: %w", errdefs.ErrInvalidArgument)
 	}
-	st, err := s.sandboxes.ContainerStats(ctx, req.ContainerId, &s.cpuRates)
+	st, err := s.stats.ContainerStats(ctx, req.ContainerId, &s.cpuRates)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +57,7 @@ func (s *Server) listContainerStats(ctx context.Context, f *runtimeapi.Container
 	if err != nil {
 		return nil, err
 	}
-	sts, err := s.sandboxes.ListContainerStats(ctx, cs, &s.cpuRates)
+	sts, err := s.stats.ListContainerStats(ctx, cs, &s.cpuRates)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +78,7 @@ func (s *Server) PodSandboxStats(ctx context.Context, req *runtimeapi.PodSandbox
 	if err != nil {
 		return nil, err
 	}
-	pss, err := s.sandboxes.PodStats(ctx, []store.Sandbox{sb}, &s.cpuRates)
+	pss, err := s.stats.PodStats(ctx, []store.Sandbox{sb}, &s.cpuRates)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +111,7 @@ func (s *Server) listPodStats(ctx context.Context, f *runtimeapi.PodSandboxStats
 	if err != nil {
 		return nil, err
 	}
-	pss, err := s.sandboxes.PodStats(ctx, sbs, &s.cpuRates)
+	pss, err := s.stats.PodStats(ctx, sbs, &s.cpuRates)
 	if err != nil {
 		return nil, err
 	}

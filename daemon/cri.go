@@ -37,6 +37,7 @@ func serveCRI(ctx context.Context, cfg config.Config, svc *Services, log *slog.L
 		Images:         svc.Images,
 		Sandboxes:      svc.Pods,
 		Containers:     svc.Containers,
+		Stats:          svc.Pods,
 		Events:         svc.Events,
 		RuntimeReady:   svc.RuntimeReady,
 		NetworkReady:   svc.Networks.Ready,
