@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -166,8 +168,9 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err
 	if err := rootfs.Mount(m.rootfs(c), lowers, filepath.Join(c.Dir, "upper"), filepath.Join(c.Dir, "work"), idmap); err != nil {
 		return id, err
 	}
-	// The pod's files first, so that the request's mounts override them.
-	req.Mounts = append(podMounts(req.Sandbox, req.HostIPC), req.Mounts...)
+	// The request's mounts win over the pod's own files at the same path:
+	// the kubelet manages /etc/hosts itself and passes it as a mount.
+	req.Mounts = append(podMountsFor(req, rootfs.Mounted), req.Mounts...)
 	for i, mnt := range req.Mounts {
 		if !mnt.RecursiveReadOnly && idmap == nil || mnt.Type != "" && mnt.Type != "bind" {
 			continue
@@ -282,23 +285,36 @@ func (m *Manager) containerSpec(c store.Container, req CreateRequest, argv, env 
 		Terminal: req.TTY, Mounts: req.Mounts, Devices: req.Devices, Namespaces: ns,
 		CgroupsPath: CgroupsPath(m.systemd, sb.CgroupParent, c.ID),
 		Privileged:  req.Privileged, ReadonlyRootfs: req.ReadonlyRootfs, NoNewPrivileges: req.NoNewPrivileges,
-		CapAdd: req.CapAdd, CapDrop: req.CapDrop, OOMScoreAdj: req.OOMScoreAdj, Resources: req.Resources,
+		CapAdd: req.CapAdd, CapDrop: req.CapDrop, OOMScoreAdj: req.OOMScoreAdj, Resources: m.supportedResources(req.Resources),
 		Annotations: annotations, MaskedPaths: req.MaskedPaths, ReadonlyPaths: req.ROPaths,
 		UIDMappings: sb.UIDMap, GIDMappings: sb.GIDMap,
 	}
 }
 
-// podMounts are the pod's files every container gets.
-func podMounts(sb store.Sandbox, hostIPC bool) []oci.Mount {
-	mounts := []oci.Mount{
+// podMountsFor returns the pod's own files (hostname, hosts, resolv.conf
+// and, unless the container shares the host's IPC, the pod's /dev/shm when
+// mounted says it is) that the request does not mount itself: a mount or
+// image volume of the request at the same container path replaces the
+// pod's, as in containerd and CRI-O. A request naming one path twice is
+// still refused later, by oci.Generate.
+func podMountsFor(req CreateRequest, mounted func(string) bool) []oci.Mount {
+	sb := req.Sandbox
+	own := []oci.Mount{
 		{Source: filepath.Join(sb.Dir, "hostname"), Destination: "/etc/hostname"},
 		{Source: filepath.Join(sb.Dir, "hosts"), Destination: "/etc/hosts"},
 		{Source: filepath.Join(sb.Dir, "resolv.conf"), Destination: "/etc/resolv.conf"},
 	}
-	if shm := filepath.Join(sb.Dir, "shm"); !hostIPC && rootfs.Mounted(shm) {
-		mounts = append(mounts, oci.Mount{Source: shm, Destination: "/dev/shm"})
+	if shm := filepath.Join(sb.Dir, "shm"); !req.HostIPC && mounted(shm) {
+		own = append(own, oci.Mount{Source: shm, Destination: "/dev/shm"})
 	}
-	return mounts
+	taken := map[string]bool{}
+	for _, m := range req.Mounts {
+		taken[path.Clean(m.Destination)] = true
+	}
+	for _, im := range req.ImageMounts {
+		taken[path.Clean(im.Destination)] = true
+	}
+	return slices.DeleteFunc(own, func(m oci.Mount) bool { return taken[m.Destination] })
 }
 
 // podIDMap opens the pod's user namespace, if it has one, for idmapped

@@ -9,6 +9,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	digest "github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-runtime/berth/internal/events"
 	"github.com/berth-runtime/berth/internal/namereg"
@@ -53,6 +54,9 @@ type Manager struct {
 	names    *namereg.Registry
 	locks    sync.Map // id → *sync.Mutex
 	events   *events.Bus
+	// dropped remembers which unsupported resources were logged, so each
+	// is warned about once per daemon start.
+	dropped sync.Map
 
 	// watchers end when berthd stops; exits found later are read from
 	// the shims' exit files at the next start.
@@ -147,4 +151,17 @@ func (m *Manager) rootfs(c store.Container) string { return filepath.Join(c.Bund
 
 func (m *Manager) publish(kind events.Kind, c store.Container) {
 	m.events.Publish(events.Event{Kind: kind, ID: c.ID, SandboxID: c.SandboxID})
+}
+
+// supportedResources is r without what this host's cgroups cannot apply
+// (see oci.Supported), warning once per daemon start about each dropped
+// kind.
+func (m *Manager) supportedResources(r *specs.LinuxResources) *specs.LinuxResources {
+	out, dropped := oci.Supported(r, m.host)
+	for _, what := range dropped {
+		if _, seen := m.dropped.LoadOrStore(what, true); !seen {
+			m.log.Warn("this host's cgroups cannot apply a requested resource limit; it is ignored from now on", "resource", what)
+		}
+	}
+	return out
 }

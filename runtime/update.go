@@ -30,7 +30,7 @@ func (m *Manager) UpdateResources(ctx context.Context, id string, res *specs.Lin
 	if err != nil {
 		return err
 	}
-	data, err := json.Marshal(res)
+	data, err := json.Marshal(m.supportedResources(res))
 	if err != nil {
 		return err
 	}

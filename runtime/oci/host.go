@@ -58,6 +58,7 @@ func ReadHost() Host {
 	if err := unix.Statfs("/sys/fs/cgroup", &st); err == nil {
 		h.CgroupV2 = st.Type == unix.CGROUP2_SUPER_MAGIC
 	}
+	h.Controllers, h.SwapAccounting = cgroupControllers(h.CgroupV2)
 	if n, err := readInt("/proc/sys/kernel/cap_last_cap"); err == nil && n > 0 {
 		h.CapLastCap = int(n)
 	}

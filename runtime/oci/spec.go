@@ -169,6 +169,12 @@ type Host struct {
 	MinOOMScoreAdj int
 	// CgroupV2 is true on the unified hierarchy only.
 	CgroupV2 bool
+	// Controllers are the cgroup controllers the OCI runtime can use here
+	// (mounted v1 hierarchies, or the v2 root's cgroup.controllers); nil
+	// means unknown. Supported drops limits of the others.
+	Controllers map[string]bool
+	// SwapAccounting is true where memory swap limits can be set.
+	SwapAccounting bool
 	// CapLastCap is the kernel's highest capability number
 	// (/proc/sys/kernel/cap_last_cap); 0 means every capability in
 	// AllCapabilities.
