@@ -5,7 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/berth-runtime/berth/sandbox/netns"
+	"github.com/berth-runtime/berth/internal/netns"
 )
 
 // loopbackUp sets lo up in the namespace at nsPath, which is all the CNI

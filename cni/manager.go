@@ -19,7 +19,7 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
-	"github.com/berth-runtime/berth/sandbox/netns"
+	"github.com/berth-runtime/berth/internal/netns"
 )
 
 // IfName is the pod-side interface of an attachment that names none.

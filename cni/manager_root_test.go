@@ -25,7 +25,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
-	"github.com/berth-runtime/berth/sandbox/netns"
+	"github.com/berth-runtime/berth/internal/netns"
 	"github.com/berth-runtime/berth/test/testutil"
 )
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-runtime/berth/runtime"
 	"github.com/berth-runtime/berth/runtime/cgroupstats"
+	"github.com/berth-runtime/berth/sandbox"
 )
 
 // The kubelet (PodAndContainerStatsFromCRI) serves /metrics/cadvisor from
@@ -19,7 +20,7 @@ import (
 // label values in the order of the descriptor's label keys. berth exports
 // the cAdvisor metrics the kubelet, HPA and dashboards read, under
 // cAdvisor's names and labels. The values are read on request
-// (runtime.Manager.PodMetrics: the cgroups through cgroupstats.ReadDetailed,
+// (sandbox.Manager.PodMetrics: the cgroups through cgroupstats.ReadDetailed,
 // /proc/<pid>/fd, statfs of the writable layer, /proc/net/dev in the pod's
 // netns), never polled. A figure the host cannot give (no blkio I/O
 // accounted, a controller not mounted) is left out, never sent as 0.
@@ -207,8 +208,12 @@ func (s *Server) podMetrics(ctx context.Context) ([]*runtimeapi.PodSandboxMetric
 	if err != nil {
 		return nil, err
 	}
+	pss, err := s.stats.PodMetrics(ctx, sbs)
+	if err != nil {
+		return nil, err
+	}
 	items := []*runtimeapi.PodSandboxMetrics{}
-	for _, ps := range s.containers.PodMetrics(ctx, sbs) {
+	for _, ps := range pss {
 		items = append(items, toPodMetrics(ps))
 	}
 	return items, nil
@@ -316,7 +321,7 @@ func (m *metricSet) detail(d *cgroupstats.Detail, mem cgroupstats.Memory, proces
 	}
 }
 
-func (m *metricSet) network(n *runtime.NetworkStats) {
+func (m *metricSet) network(n *sandbox.NetworkStats) {
 	for _, i := range n.Interfaces {
 		m.add(mNetRxBytes, n.Time, i.RxBytes, i.Name)
 		m.add(mNetTxBytes, n.Time, i.TxBytes, i.Name)
@@ -338,7 +343,7 @@ func (m *metricSet) layer(l *runtime.LayerUsage) {
 	}
 }
 
-func toPodMetrics(ps runtime.PodStats) *runtimeapi.PodSandboxMetrics {
+func toPodMetrics(ps sandbox.PodStats) *runtimeapi.PodSandboxMetrics {
 	sb := ps.Sandbox
 	pod := metricSet{labels: []string{"", sb.ID, "", sb.Key, sb.Namespace, sb.Name}}
 	pod.cpuMemory(ps.CPU, ps.Memory)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/berth-runtime/berth/runtime"
 	"github.com/berth-runtime/berth/runtime/cgroupstats"
+	"github.com/berth-runtime/berth/sandbox"
 	"github.com/berth-runtime/berth/store"
 	"github.com/berth-runtime/berth/test/testutil"
 )
@@ -24,12 +25,12 @@ func TestPodMetricsMatchDescriptors(t *testing.T) {
 		t.Fatalf("%d descriptors, %d defs, %d ordered", len(descs), len(metricDefs), len(metricOrder))
 	}
 	now := time.Now()
-	ps := runtime.PodStats{
+	ps := sandbox.PodStats{
 		Sandbox:       store.Sandbox{ID: "sb1", Name: "web", Namespace: "ns", Key: "web_ns_uid_1"},
 		CPU:           runtime.CPUStats{Time: now, Valid: true, UsageNanos: 3_500_000_000},
 		Memory:        runtime.MemoryStats{Time: now, Valid: true, Memory: cgroupstats.Memory{Usage: 10, WorkingSet: 8}},
 		ProcessesTime: now, Processes: 3, ProcessesValid: true,
-		Network: &runtime.NetworkStats{Time: now, Interfaces: []runtime.InterfaceStats{{Name: "eth0", RxBytes: 100, TxBytes: 50}}},
+		Network: &sandbox.NetworkStats{Time: now, Interfaces: []sandbox.InterfaceStats{{Name: "eth0", RxBytes: 100, TxBytes: 50}}},
 		Detail:  &cgroupstats.Detail{Time: now, Tasks: cgroupstats.Tasks{HasProcs: true, Processes: 2, FileDescriptors: 9}},
 		Containers: []runtime.ContainerStats{
 			{

@@ -3,7 +3,6 @@ package cri
 import (
 	"context"
 	"encoding/json"
-	"sort"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -43,7 +42,7 @@ func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*ru
 // "stateDir" added under containerd's name for the directory holding the
 // containers' root file systems, which tools (critest) look for.
 func (s *Server) verboseConfig() string {
-	b, err := json.Marshal(s.cfg)
+	b, err := json.Marshal(s.cfg.Info)
 	if err != nil {
 		return "{}"
 	}
@@ -51,7 +50,7 @@ func (s *Server) verboseConfig() string {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return string(b)
 	}
-	m["stateDir"] = s.cfg.State
+	m["stateDir"] = s.cfg.StateDir
 	b, _ = json.Marshal(m)
 	return string(b)
 }
@@ -72,11 +71,7 @@ func condition(typ, reason string, check Checker) *runtimeapi.RuntimeCondition {
 // runtimeHandlers lists the configured runtimes; the default one is also
 // listed under the empty name, as the CRI asks.
 func (s *Server) runtimeHandlers() []*runtimeapi.RuntimeHandler {
-	names := make([]string, 0, len(s.cfg.Runtimes))
-	for name := range s.cfg.Runtimes {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	names := s.cfg.RuntimeHandlers
 	// Recursive read-only mounts and the idmapped mounts user namespaces
 	// need are berth's own work (it stages them; the runtime only joins
 	// the pod's user namespace), so every handler has them where the
@@ -96,7 +91,7 @@ func (s *Server) runtimeHandlers() []*runtimeapi.RuntimeHandler {
 // empty answer as systemd.
 func (s *Server) RuntimeConfig(ctx context.Context, req *runtimeapi.RuntimeConfigRequest) (*runtimeapi.RuntimeConfigResponse, error) {
 	driver := runtimeapi.CgroupDriver_CGROUPFS
-	if s.cfg.CgroupDriver == "systemd" {
+	if s.cfg.SystemdCgroup {
 		driver = runtimeapi.CgroupDriver_SYSTEMD
 	}
 	return &runtimeapi.RuntimeConfigResponse{Linux: &runtimeapi.LinuxRuntimeConfiguration{CgroupDriver: driver}}, nil

@@ -4,18 +4,67 @@
 package cri
 
 import (
-	"path/filepath"
+	"context"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-runtime/berth/config"
 	"github.com/berth-runtime/berth/imageservice"
 	"github.com/berth-runtime/berth/internal/events"
 	"github.com/berth-runtime/berth/runtime"
 	"github.com/berth-runtime/berth/runtime/cgroupstats"
 	"github.com/berth-runtime/berth/sandbox"
+	"github.com/berth-runtime/berth/store"
 )
+
+// Config is the part of berthd's config the CRI server answers with; the
+// daemon fills it.
+type Config struct {
+	// RuntimeHandlers are the configured OCI runtimes' names, sorted:
+	// the CRI's runtime handlers.
+	RuntimeHandlers []string
+	// SystemdCgroup says the cgroup driver is systemd (RuntimeConfig).
+	SystemdCgroup bool
+	// ContainersDir holds the containers' writable layers (ImageFsInfo).
+	ContainersDir string
+	// StateDir is reported as "stateDir" in Status's verbose info, where
+	// tools (critest) look for the directory of the containers' root file
+	// systems.
+	StateDir string
+	// Info is shown, as JSON, as the config in Status's verbose info:
+	// berthd's whole config.
+	Info any
+}
+
+// The services the server uses, declared here by what it calls, so that a
+// handler's test can hand it a fake. Sandboxes and containers are still the
+// concrete managers.
+
+// Images is what the server needs of the image service.
+type Images interface {
+	Pull(ctx context.Context, name string, opts imageservice.PullOptions) (store.Image, error)
+	Get(ctx context.Context, name string) (store.Image, error)
+	List(ctx context.Context, filter string) ([]store.Image, error)
+	Remove(ctx context.Context, name string) error
+	Config(img store.Image) (*v1.ConfigFile, error)
+	SnapshotDirs(ctx context.Context, img store.Image) ([]string, error)
+	Usage(ctx context.Context) (imageservice.FsUsage, error)
+}
+
+// Events is the stream of life-cycle events GetContainerEvents relays.
+type Events interface {
+	Subscribe() *events.Subscription
+}
+
+// Stats reads the figures of containers and pods (sandbox/stats.go);
+// rates is the server's previous CPU sample per container and pod.
+type Stats interface {
+	ContainerStats(ctx context.Context, id string, rates *cgroupstats.Rates) (runtime.ContainerStats, error)
+	ListContainerStats(ctx context.Context, cs []store.Container, rates *cgroupstats.Rates) ([]runtime.ContainerStats, error)
+	PodStats(ctx context.Context, sbs []store.Sandbox, rates *cgroupstats.Rates) ([]sandbox.PodStats, error)
+	PodMetrics(ctx context.Context, sbs []store.Sandbox) ([]sandbox.PodStats, error)
+}
 
 // Checker reports whether a part the runtime depends on is ready; a
 // non-nil error is the reason it is not.
@@ -27,11 +76,12 @@ type Server struct {
 	runtimeapi.UnimplementedRuntimeServiceServer
 	runtimeapi.UnimplementedImageServiceServer
 
-	cfg        config.Config
-	images     *imageservice.Service
+	cfg        Config
+	images     Images
 	sandboxes  *sandbox.Manager
 	containers *runtime.Manager
-	events     *events.Bus
+	stats      Stats
+	events     Events
 	// eventResponses are built once per event for all subscribers.
 	eventResponses eventResponses
 	runtimeReady   Checker
@@ -45,11 +95,12 @@ type Server struct {
 
 // Options wire a Server.
 type Options struct {
-	Config       config.Config
-	Images       *imageservice.Service
+	Config       Config
+	Images       Images
 	Sandboxes    *sandbox.Manager
 	Containers   *runtime.Manager
-	Events       *events.Bus
+	Stats        Stats
+	Events       Events
 	RuntimeReady Checker
 	NetworkReady Checker
 	// Streaming serves Exec, Attach and PortForward; nil: they fail
@@ -67,6 +118,7 @@ func New(opts Options) *Server {
 		images:       opts.Images,
 		sandboxes:    opts.Sandboxes,
 		containers:   opts.Containers,
+		stats:        opts.Stats,
 		events:       opts.Events,
 		runtimeReady: opts.RuntimeReady,
 		networkReady: opts.NetworkReady,
@@ -82,4 +134,4 @@ func (s *Server) Register(g *grpc.Server) {
 }
 
 // containersDir holds the containers' writable layers.
-func (s *Server) containersDir() string { return filepath.Join(s.cfg.Root, "containers") }
+func (s *Server) containersDir() string { return s.cfg.ContainersDir }

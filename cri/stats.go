@@ -8,11 +8,12 @@ import (
 
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/runtime"
+	"github.com/berth-runtime/berth/sandbox"
 	"github.com/berth-runtime/berth/store"
 )
 
 // Stats are read from the cgroups, the writable layers and the pod
-// network namespaces when asked for (runtime/stats.go); usage_nano_cores
+// network namespaces when asked for (runtime/stats.go, sandbox/stats.go); usage_nano_cores
 // is the rate since the previous request for the same container or pod,
 // absent on the first one, which the kubelet then computes itself.
 // A container that is not running gets timestamps without figures, not an
@@ -23,7 +24,7 @@ func (s *Server) ContainerStats(ctx context.Context, req *runtimeapi.ContainerSt
 	if req.ContainerId == "" {
 		return nil, fmt.Errorf("no container id: %w", errdefs.ErrInvalidArgument)
 	}
-	st, err := s.containers.ContainerStats(ctx, req.ContainerId, &s.cpuRates)
+	st, err := s.stats.ContainerStats(ctx, req.ContainerId, &s.cpuRates)
 	if err != nil {
 		return nil, err
 	}
@@ -56,8 +57,12 @@ func (s *Server) listContainerStats(ctx context.Context, f *runtimeapi.Container
 	if err != nil {
 		return nil, err
 	}
+	sts, err := s.stats.ListContainerStats(ctx, cs, &s.cpuRates)
+	if err != nil {
+		return nil, err
+	}
 	items := []*runtimeapi.ContainerStats{}
-	for _, st := range s.containers.ListContainerStats(ctx, cs, &s.cpuRates) {
+	for _, st := range sts {
 		items = append(items, toContainerStats(st))
 	}
 	return items, nil
@@ -73,7 +78,11 @@ func (s *Server) PodSandboxStats(ctx context.Context, req *runtimeapi.PodSandbox
 	if err != nil {
 		return nil, err
 	}
-	return &runtimeapi.PodSandboxStatsResponse{Stats: toPodStats(s.containers.PodStats(ctx, []store.Sandbox{sb}, &s.cpuRates)[0])}, nil
+	pss, err := s.stats.PodStats(ctx, []store.Sandbox{sb}, &s.cpuRates)
+	if err != nil {
+		return nil, err
+	}
+	return &runtimeapi.PodSandboxStatsResponse{Stats: toPodStats(pss[0])}, nil
 }
 
 // ListPodSandboxStats reports the usage of the pods matching the filter
@@ -102,8 +111,12 @@ func (s *Server) listPodStats(ctx context.Context, f *runtimeapi.PodSandboxStats
 	if err != nil {
 		return nil, err
 	}
+	pss, err := s.stats.PodStats(ctx, sbs, &s.cpuRates)
+	if err != nil {
+		return nil, err
+	}
 	items := []*runtimeapi.PodSandboxStats{}
-	for _, ps := range s.containers.PodStats(ctx, sbs, &s.cpuRates) {
+	for _, ps := range pss {
 		items = append(items, toPodStats(ps))
 	}
 	return items, nil
@@ -160,13 +173,13 @@ func toContainerStats(st runtime.ContainerStats) *runtimeapi.ContainerStats {
 	return out
 }
 
-func toInterface(i runtime.InterfaceStats) *runtimeapi.NetworkInterfaceUsage {
+func toInterface(i sandbox.InterfaceStats) *runtimeapi.NetworkInterfaceUsage {
 	return &runtimeapi.NetworkInterfaceUsage{
 		Name: i.Name, RxBytes: u64(i.RxBytes), RxErrors: u64(i.RxErrors), TxBytes: u64(i.TxBytes), TxErrors: u64(i.TxErrors),
 	}
 }
 
-func toPodStats(ps runtime.PodStats) *runtimeapi.PodSandboxStats {
+func toPodStats(ps sandbox.PodStats) *runtimeapi.PodSandboxStats {
 	sb := ps.Sandbox
 	linux := &runtimeapi.LinuxPodSandboxStats{
 		Cpu:     toCPU(ps.CPU),

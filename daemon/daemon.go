@@ -1,6 +1,7 @@
 // Package daemon wires berthd together: it takes the config, locks the
-// root and state directories, opens the store and the services, serves the
-// CRI socket and shuts it all down in order. It holds wiring, not logic.
+// root and state directories, opens the store, builds the services once
+// (services.go) and serves them through each front door (cri.go: the CRI
+// socket), then shuts it all down in order. It holds wiring, not logic.
 package daemon
 
 import (
@@ -11,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -20,15 +20,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"google.golang.org/grpc"
 
 	"github.com/berth-runtime/berth/config"
-	"github.com/berth-runtime/berth/cri"
-	"github.com/berth-runtime/berth/imageservice"
-	"github.com/berth-runtime/berth/imageservice/remote"
 	"github.com/berth-runtime/berth/internal/version"
 	"github.com/berth-runtime/berth/store"
-	"github.com/berth-runtime/berth/streaming"
 )
 
 // shutdownGrace is how long running RPCs get to finish on SIGTERM.
@@ -36,6 +31,12 @@ const shutdownGrace = 10 * time.Second
 
 // Run serves until ctx is cancelled, then shuts down cleanly. ready, if not
 // nil, is closed once the socket accepts connections.
+//
+// It builds the services once (newServices) and hands them to each front
+// door's serve function, which listens, serves until its context is
+// cancelled and stops its servers. Shutdown goes: the metrics endpoint,
+// the doors (streaming, then the RPCs), the container watchers, the store,
+// the directory locks.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- struct{}) error {
 	for _, dir := range []string{cfg.Root, cfg.State, filepath.Dir(cfg.ListenPath())} {
 		if err := os.MkdirAll(dir, 0o711); err != nil {
@@ -56,81 +57,31 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	resolver, err := remote.NewResolver(remote.Config{
-		Mirrors:      cfg.Registry.Mirrors,
-		Insecure:     cfg.Registry.Insecure,
-		DockerConfig: cfg.Registry.ConfigPath,
-		UserAgent:    "berth/" + version.Version,
-	})
-	if err != nil {
-		return fmt.Errorf("registry config: %w", err)
-	}
-	images, err := imageservice.New(imageservice.Options{
-		Root:                   cfg.Root,
-		DB:                     db,
-		Resolver:               resolver,
-		MaxConcurrentDownloads: cfg.Image.MaxConcurrentDownloads,
-		SyncLayers:             cfg.Image.SyncLayers,
-		Metrics:                reg,
-		Logger:                 log.With("service", "images"),
-	})
+	svc, err := newServices(ctx, cfg, db, reg, log)
 	if err != nil {
 		return err
 	}
-	svc, err := startServices(ctx, cfg, db, images, log)
-	if err != nil {
-		return err
-	}
-	defer svc.containers.Close()
+	defer svc.Close()
 
-	streams, err := streaming.New(streaming.Options{
-		Address: cfg.Streaming.Address, Containers: svc.containers, Sandboxes: svc.sandboxes,
-		Logger: log.With("service", "streaming"),
-	})
-	if err != nil {
-		return err
-	}
-	defer streams.Close()
-
-	srv := cri.New(cri.Options{
-		Config:     cfg,
-		Images:     images,
-		Sandboxes:  svc.sandboxes,
-		Containers: svc.containers,
-		Events:     svc.events,
-		RuntimeReady: func() error {
-			rt := cfg.Runtimes[cfg.DefaultRuntime]
-			if _, err := exec.LookPath(rt.Path); err != nil {
-				return fmt.Errorf("OCI runtime %q (%s) not found: %w", cfg.DefaultRuntime, rt.Path, err)
-			}
-			return nil
-		},
-		NetworkReady:   svc.network.Ready,
-		Streaming:      streams,
-		UserNamespaces: svc.userns,
-	})
-	g := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(cri.UnaryInterceptor(log)),
-		grpc.ChainStreamInterceptor(cri.StreamInterceptor(log)),
-		grpc.MaxRecvMsgSize(16<<20),
-		grpc.MaxSendMsgSize(16<<20),
-	)
-	srv.Register(g)
-
-	lis, err := listenUnix(cfg.ListenPath(), cfg.SocketGroup)
-	if err != nil {
-		return err
-	}
-	defer os.Remove(cfg.ListenPath())
-
-	serveErr := make(chan error, 3)
-	go func() { serveErr <- g.Serve(lis) }()
+	// serveErr gets the metrics endpoint's error and the CRI door's
+	// return, which is nil only after doorCtx is cancelled.
+	doorCtx, stopDoors := context.WithCancel(context.Background())
+	defer stopDoors()
+	serveErr := make(chan error, 2)
+	criDone := make(chan struct{})
+	listening := make(chan string, 1)
 	go func() {
-		if err := streams.Serve(); err != nil {
-			serveErr <- fmt.Errorf("streaming: %w", err)
+		defer close(criDone)
+		if err := serveCRI(doorCtx, cfg, svc, log, listening); err != nil {
+			serveErr <- err
 		}
 	}()
+	var streamingURL string
+	select {
+	case streamingURL = <-listening:
+	case err := <-serveErr:
+		return err
+	}
 
 	var metricsSrv *http.Server
 	if cfg.MetricsAddress != "" {
@@ -141,30 +92,23 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 			}
 		}()
 	}
-	log.Info("berthd serving", "version", version.Version, "cri", "unix://"+cfg.ListenPath(), "root", cfg.Root, "state", cfg.State, "metrics", cfg.MetricsAddress, "streaming", streams.URL())
+	log.Info("berthd serving", "version", version.Version, "cri", "unix://"+cfg.ListenPath(), "root", cfg.Root, "state", cfg.State, "metrics", cfg.MetricsAddress, "streaming", streamingURL)
 	if ready != nil {
 		close(ready)
 	}
 
+	var failed error
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
-	case err := <-serveErr:
-		return err
+	case failed = <-serveErr:
 	}
 	if metricsSrv != nil {
 		metricsSrv.Close()
 	}
-	streams.Close()
-	stopped := make(chan struct{})
-	go func() { g.GracefulStop(); close(stopped) }()
-	select {
-	case <-stopped:
-	case <-time.After(shutdownGrace):
-		log.Warn("RPCs still running after the grace period; stopping them")
-		g.Stop()
-	}
-	return nil
+	stopDoors()
+	<-criDone
+	return failed
 }
 
 // listenUnix replaces a stale socket (the directory locks prove no other

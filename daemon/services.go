@@ -8,10 +8,14 @@ import (
 	"os/exec"
 	"path/filepath"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/berth-runtime/berth/cni"
 	"github.com/berth-runtime/berth/config"
 	"github.com/berth-runtime/berth/imageservice"
+	"github.com/berth-runtime/berth/imageservice/remote"
 	"github.com/berth-runtime/berth/internal/events"
+	"github.com/berth-runtime/berth/internal/version"
 	"github.com/berth-runtime/berth/runtime"
 	"github.com/berth-runtime/berth/runtime/oci"
 	"github.com/berth-runtime/berth/runtime/ocirt"
@@ -20,20 +24,64 @@ import (
 	"github.com/berth-runtime/berth/store"
 )
 
-type services struct {
-	events     *events.Bus
-	network    *cni.Manager
-	sandboxes  *sandbox.Manager
-	containers *runtime.Manager
-	// userns is why pods cannot have user namespaces here (nil: they can).
-	userns error
+// Services are berth's services, built once by newServices and shared by
+// every front door: the CRI server now, the Docker Engine API next. A door
+// is an adapter over these; it owns no state of its own.
+type Services struct {
+	Images     *imageservice.Service
+	Pods       *sandbox.Manager
+	Containers *runtime.Manager
+	Networks   *cni.Manager
+	Events     *events.Bus
+	// UserNamespaces is why pods cannot have user namespaces on this
+	// host (nil: they can).
+	UserNamespaces error
+
+	// defaultRuntime is the configured default OCI runtime's name and
+	// defaultRuntimePath its binary, looked up again by RuntimeReady:
+	// it may be installed after berthd starts.
+	defaultRuntime, defaultRuntimePath string
 }
 
-// startServices builds the pod network, the launcher and the sandbox and
-// container managers, then reconciles what a previous berthd left: the
-// sandboxes first (their infra processes and networks), then the
-// containers in them.
-func startServices(ctx context.Context, cfg config.Config, db *store.DB, images *imageservice.Service, log *slog.Logger) (*services, error) {
+// RuntimeReady reports why containers cannot run (nil: they can): the
+// default OCI runtime's binary is missing.
+func (s *Services) RuntimeReady() error {
+	if _, err := exec.LookPath(s.defaultRuntimePath); err != nil {
+		return fmt.Errorf("OCI runtime %q (%s) not found: %w", s.defaultRuntime, s.defaultRuntimePath, err)
+	}
+	return nil
+}
+
+// Close stops watching the containers, which keep running under their
+// shims.
+func (s *Services) Close() { s.Containers.Close() }
+
+// newServices builds the image service, the pod network, the launcher and
+// the sandbox and container managers, then reconciles what a previous
+// berthd left: the sandboxes first (their infra processes and networks),
+// then the containers in them. Image pull metrics go to reg.
+func newServices(ctx context.Context, cfg config.Config, db *store.DB, reg prometheus.Registerer, log *slog.Logger) (*Services, error) {
+	resolver, err := remote.NewResolver(remote.Config{
+		Mirrors:      cfg.Registry.Mirrors,
+		Insecure:     cfg.Registry.Insecure,
+		DockerConfig: cfg.Registry.ConfigPath,
+		UserAgent:    "berth/" + version.Version,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("registry config: %w", err)
+	}
+	images, err := imageservice.New(imageservice.Options{
+		Root:                   cfg.Root,
+		DB:                     db,
+		Resolver:               resolver,
+		MaxConcurrentDownloads: cfg.Image.MaxConcurrentDownloads,
+		SyncLayers:             cfg.Image.SyncLayers,
+		Metrics:                reg,
+		Logger:                 log.With("service", "images"),
+	})
+	if err != nil {
+		return nil, err
+	}
 	shimBin, err := findShim(cfg.ShimPath)
 	if err != nil {
 		return nil, err
@@ -57,6 +105,8 @@ func startServices(ctx context.Context, cfg config.Config, db *store.DB, images 
 		ConfDir:  cfg.CNI.ConfDir,
 		BinDirs:  cfg.CNI.BinDirs,
 		CacheDir: filepath.Join(cfg.State, "cni", "cache"),
+		// User-defined networks (the docker door's) persist with the images.
+		NetworkDir: filepath.Join(cfg.Root, "networks"),
 		Default: cni.DefaultConfig{
 			Bridge:  cfg.CNI.DefaultBridge,
 			Subnet:  cfg.CNI.DefaultSubnet,
@@ -73,16 +123,20 @@ func startServices(ctx context.Context, cfg config.Config, db *store.DB, images 
 	}
 	host := oci.ReadHost()
 	bus := events.NewBus()
-	sandboxes, err := sandbox.New(sandbox.Options{
-		DB: db, Network: network, Launcher: launcher, Host: host, StateDir: cfg.State,
-		ShimBinary: shimBin, SystemdCgroup: systemd, Logger: log.With("service", "sandboxes"), Events: bus,
+	containers, err := runtime.NewManager(runtime.Options{
+		DB: db, Images: images, Launcher: launcher, Host: host, RootDir: cfg.Root, StateDir: cfg.State,
+		SystemdCgroup: systemd, Logger: log.With("service", "containers"), Events: bus,
 	})
 	if err != nil {
 		return nil, err
 	}
-	containers, err := runtime.NewManager(runtime.Options{
-		DB: db, Images: images, Launcher: launcher, Host: host, RootDir: cfg.Root, StateDir: cfg.State,
-		SystemdCgroup: systemd, Logger: log.With("service", "containers"), Events: bus,
+	images.AddRoots(func(tx *store.Tx) (imageservice.Roots, error) {
+		chains, ids, err := containers.ImageRoots(tx)
+		return imageservice.Roots{ChainIDs: chains, Images: ids}, err
+	})
+	sandboxes, err := sandbox.New(sandbox.Options{
+		DB: db, Network: network, Launcher: launcher, Containers: containers, Host: host, StateDir: cfg.State,
+		ShimBinary: shimBin, SystemdCgroup: systemd, Logger: log.With("service", "sandboxes"), Events: bus,
 	})
 	if err != nil {
 		return nil, err
@@ -100,7 +154,10 @@ func startServices(ctx context.Context, cfg config.Config, db *store.DB, images 
 	if err := containers.Recover(ctx); err != nil {
 		log.Error("recovering containers", "error", err)
 	}
-	return &services{events: bus, network: network, sandboxes: sandboxes, containers: containers, userns: usernsErr}, nil
+	return &Services{
+		Images: images, Pods: sandboxes, Containers: containers, Networks: network, Events: bus, UserNamespaces: usernsErr,
+		defaultRuntime: cfg.DefaultRuntime, defaultRuntimePath: cfg.Runtimes[cfg.DefaultRuntime].Path,
+	}, nil
 }
 
 // findShim locates berth-shim: the configured path, beside berthd, or PATH.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	digest "github.com/opencontainers/go-digest"
@@ -14,8 +15,9 @@ import (
 	"github.com/berth-runtime/berth/store"
 )
 
-// The Manager tells the image service which images its containers were
-// made from, so that a docker-style delete refuses them.
+// ImageRoots tells the image service (registered as the daemon does) which
+// layers and images its containers use, so that GC keeps them and a
+// docker-style delete refuses them.
 func TestContainersHoldTheirImages(t *testing.T) {
 	dir := t.TempDir()
 	db, err := store.Open(filepath.Join(dir, "meta.db"))
@@ -36,13 +38,28 @@ func TestContainersHoldTheirImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
+	images.AddRoots(func(tx *store.Tx) (imageservice.Roots, error) {
+		chains, ids, err := m.ImageRoots(tx)
+		return imageservice.Roots{ChainIDs: chains, Images: ids}, err
+	})
 
 	img := store.Image{ID: digest.FromString("cfg")}
 	err = db.Update(func(tx *store.Tx) error {
 		if err := store.Put(tx, store.Images, img.ID.String(), img); err != nil {
 			return err
 		}
-		return store.Put(tx, store.Containers, "c1", store.Container{ID: "c1", ImageID: img.ID})
+		return store.Put(tx, store.Containers, "c1", store.Container{ID: "c1", ImageID: img.ID,
+			ChainID: digest.FromString("top"), VolumeChainIDs: []digest.Digest{digest.FromString("vol")}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.View(func(tx *store.Tx) error {
+		chains, ids, err := m.ImageRoots(tx)
+		if want := []digest.Digest{digest.FromString("top"), digest.FromString("vol")}; !slices.Equal(chains, want) || !slices.Equal(ids, []digest.Digest{img.ID}) {
+			t.Errorf("ImageRoots = %v, %v; want %v, [%s]", chains, ids, want, img.ID)
+		}
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -8,9 +8,10 @@ import (
 	"path/filepath"
 	"sync"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/berth-runtime/berth/imageservice"
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/events"
 	"github.com/berth-runtime/berth/internal/namereg"
@@ -19,10 +20,19 @@ import (
 	"github.com/berth-runtime/berth/store"
 )
 
+// Images is what the container manager needs of the image service: an
+// image by name, its config (the process defaults) and the directories of
+// its unpacked layers, lowest last.
+type Images interface {
+	Get(ctx context.Context, name string) (store.Image, error)
+	Config(img store.Image) (*v1.ConfigFile, error)
+	SnapshotDirs(ctx context.Context, img store.Image) ([]string, error)
+}
+
 // Options configure a Manager.
 type Options struct {
 	DB       *store.DB
-	Images   *imageservice.Service
+	Images   Images
 	Launcher *Launcher
 	Host     oci.Host
 	// RootDir holds containers/<id>/{upper,work}; StateDir holds
@@ -44,7 +54,7 @@ type Options struct {
 // Manager runs containers.
 type Manager struct {
 	db       *store.DB
-	images   *imageservice.Service
+	images   Images
 	launcher Processes
 	shims    *Launcher // nil on fakes; see Options.Processes
 	mounts   Mounter
@@ -67,8 +77,8 @@ type Manager struct {
 	watchers  sync.WaitGroup
 }
 
-// NewManager returns a Manager and registers the containers' layers as GC
-// roots of the image service.
+// NewManager returns a Manager. The caller registers ImageRoots with the
+// image service, so that the layers containers use are not collected.
 func NewManager(o Options) (*Manager, error) {
 	m := &Manager{
 		db: o.DB, images: o.Images, shims: o.Launcher, mounts: o.Mounter, host: o.Host,
@@ -95,17 +105,22 @@ func NewManager(o Options) (*Manager, error) {
 		}
 	}
 	m.watchCtx, m.stopWatch = context.WithCancel(context.Background())
-	o.Images.AddRoots(func(tx *store.Tx) (imageservice.Roots, error) {
-		var r imageservice.Roots
-		err := store.ForEach(tx, store.Containers, func(_ string, c store.Container) error {
-			r.ChainIDs = append(r.ChainIDs, c.ChainID)
-			r.ChainIDs = append(r.ChainIDs, c.VolumeChainIDs...)
-			r.Images = append(r.Images, c.ImageID)
-			return nil
-		})
-		return r, err
-	})
 	return m, nil
+}
+
+// ImageRoots lists what the containers in tx use of the image store: the
+// layers under their writable layers and of the images mounted as volumes
+// (garbage-collection roots), and the images they were made from (which
+// an untag must not remove). The daemon registers it with the image
+// service (imageservice.RootsFunc).
+func (m *Manager) ImageRoots(tx *store.Tx) (chainIDs, images []digest.Digest, err error) {
+	err = store.ForEach(tx, store.Containers, func(_ string, c store.Container) error {
+		chainIDs = append(chainIDs, c.ChainID)
+		chainIDs = append(chainIDs, c.VolumeChainIDs...)
+		images = append(images, c.ImageID)
+		return nil
+	})
+	return chainIDs, images, err
 }
 
 // Close stops watching containers (they keep running under their shims).

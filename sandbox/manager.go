@@ -42,7 +42,9 @@ type Options struct {
 	DB       *store.DB
 	Network  Network
 	Launcher *runtime.Launcher
-	Host     oci.Host
+	// Containers gives the figures of the pods' containers (stats.go).
+	Containers Containers
+	Host       oci.Host
 	// StateDir is berthd's state directory: sandboxes/, netns/, userns/
 	// and pause/ go below it.
 	StateDir string
@@ -62,6 +64,7 @@ type Manager struct {
 	db          *store.DB
 	net         Network
 	launcher    *runtime.Launcher
+	containers  Containers
 	host        oci.Host
 	dir         string
 	netnsDir    string
@@ -84,6 +87,7 @@ func New(o Options) (*Manager, error) {
 		db:          o.DB,
 		net:         o.Network,
 		launcher:    o.Launcher,
+		containers:  o.Containers,
 		host:        o.Host,
 		dir:         filepath.Join(o.StateDir, "sandboxes"),
 		netnsDir:    filepath.Join(o.StateDir, "netns"),

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
-	"github.com/berth-runtime/berth/sandbox/netns"
+	"github.com/berth-runtime/berth/internal/netns"
 )
 
 // portForwardDialTimeout bounds the connect to a port inside the pod.

@@ -11,8 +11,8 @@ import (
 
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/events"
+	"github.com/berth-runtime/berth/internal/netns"
 	"github.com/berth-runtime/berth/runtime/rootfs"
-	"github.com/berth-runtime/berth/sandbox/netns"
 	"github.com/berth-runtime/berth/store"
 )
 

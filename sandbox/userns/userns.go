@@ -27,7 +27,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
-	"github.com/berth-runtime/berth/sandbox/netns"
+	"github.com/berth-runtime/berth/internal/netns"
 )
 
 // Pod is a pod's pinned namespaces.
