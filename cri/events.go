@@ -7,6 +7,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-runtime/berth/internal/events"
+	"github.com/berth-runtime/berth/runtime"
 )
 
 var eventTypes = map[events.Kind]runtimeapi.ContainerEventType{
@@ -56,16 +57,14 @@ func (s *Server) eventResponse(ctx context.Context, e events.Event) *runtimeapi.
 		CreatedAt:          e.Time.UnixNano(),
 	}
 	if sb, err := s.sandboxes.Get(ctx, e.SandboxID); err == nil {
-		resp.PodSandboxStatus = toSandboxStatus(sb, sandboxConfig(sb))
+		resp.PodSandboxStatus = toSandboxStatus(sb)
 	}
-	cs, err := s.containers.List(ctx)
+	cs, err := s.containers.Match(ctx, runtime.ContainerFilter{SandboxIDPrefix: e.SandboxID})
 	if err != nil {
 		return resp
 	}
 	for _, c := range cs {
-		if c.SandboxID == e.SandboxID {
-			resp.ContainersStatuses = append(resp.ContainersStatuses, s.toContainerStatus(c, containerConfig(c)))
-		}
+		resp.ContainersStatuses = append(resp.ContainersStatuses, s.toContainerStatus(ctx, c))
 	}
 	return resp
 }

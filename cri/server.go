@@ -4,8 +4,6 @@
 package cri
 
 import (
-	"path/filepath"
-
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -80,6 +78,3 @@ func (s *Server) Register(g *grpc.Server) {
 	runtimeapi.RegisterRuntimeServiceServer(g, s)
 	runtimeapi.RegisterImageServiceServer(g, s)
 }
-
-// containersDir holds the containers' writable layers.
-func (s *Server) containersDir() string { return filepath.Join(s.cfg.Root, "containers") }

@@ -73,16 +73,16 @@ func startServices(ctx context.Context, cfg config.Config, db *store.DB, images 
 	}
 	host := oci.ReadHost()
 	bus := events.NewBus()
-	sandboxes, err := sandbox.New(sandbox.Options{
-		DB: db, Network: network, Launcher: launcher, Host: host, StateDir: cfg.State,
-		ShimBinary: shimBin, SystemdCgroup: systemd, Logger: log.With("service", "sandboxes"), Events: bus,
+	containers, err := runtime.NewManager(runtime.Options{
+		DB: db, Images: images, Launcher: launcher, Host: host, RootDir: cfg.Root, StateDir: cfg.State,
+		SystemdCgroup: systemd, Logger: log.With("service", "containers"), Events: bus,
 	})
 	if err != nil {
 		return nil, err
 	}
-	containers, err := runtime.NewManager(runtime.Options{
-		DB: db, Images: images, Launcher: launcher, Host: host, RootDir: cfg.Root, StateDir: cfg.State,
-		SystemdCgroup: systemd, Logger: log.With("service", "containers"), Events: bus,
+	sandboxes, err := sandbox.New(sandbox.Options{
+		DB: db, Network: network, Launcher: launcher, Containers: containers, Host: host, StateDir: cfg.State,
+		ShimBinary: shimBin, SystemdCgroup: systemd, Logger: log.With("service", "sandboxes"), Events: bus,
 	})
 	if err != nil {
 		return nil, err

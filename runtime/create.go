@@ -23,10 +23,10 @@ import (
 
 // PID namespace modes of a container.
 const (
-	PIDContainer = "container" // its own
-	PIDPod       = "pod"       // the pod's (the infra process's)
-	PIDHost      = "host"
-	PIDTarget    = "target" // another container's, CreateRequest.PIDTarget
+	PIDContainer = store.NamespaceContainer // its own
+	PIDPod       = store.NamespacePod       // the pod's (the infra process's)
+	PIDHost      = store.NamespaceHost
+	PIDTarget    = store.NamespaceTarget // another container's, CreateRequest.PIDTarget
 )
 
 // CreateRequest describes a container, already translated from the CRI
@@ -35,16 +35,18 @@ type CreateRequest struct {
 	Name                string
 	Attempt             uint32
 	Labels, Annotations map[string]string
-	// Config is the front door's request as bytes, kept for status.
-	Config  []byte
+	// Origin is the front door that asks.
+	Origin  store.Origin
 	Image   string
 	Sandbox store.Sandbox
 	// Command replaces the image's entrypoint, Args its cmd; Env (KEY=value)
 	// is added to the image's.
 	Command, Args, Env []string
 	WorkingDir         string
-	Mounts             []oci.Mount
-	Devices            []oci.Device
+	// Mounts are bind mounts; a host path that does not exist is made a
+	// directory, and symlinks in it are resolved at create.
+	Mounts  []oci.Mount
+	Devices []oci.Device
 	// LogPath is the absolute CRI log path ("" for none).
 	LogPath               string
 	TTY, Stdin, StdinOnce bool
@@ -53,7 +55,7 @@ type CreateRequest struct {
 	ReadonlyRootfs        bool
 	NoNewPrivileges       bool
 	CapAdd, CapDrop       []string
-	PIDMode               string
+	PIDMode               store.NamespaceMode
 	OOMScoreAdj           *int
 	Resources             *specs.LinuxResources
 	MaskedPaths, ROPaths  []string
@@ -97,7 +99,8 @@ type UserRequest struct {
 	StrictGroups bool
 }
 
-// Key is the CRI's unique container name within its sandbox.
+// Key is the container's entry in the name index: the CRI's unique
+// container name within its sandbox.
 func (r CreateRequest) Key() string {
 	return fmt.Sprintf("%s_%s_%d", r.Name, r.Sandbox.ID, r.Attempt)
 }
@@ -134,18 +137,20 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err
 		imageRef = img.RepoDigests[0]
 	}
 	id = idgen.New()
-	c := store.Container{
-		ID: id, SandboxID: req.Sandbox.ID, Name: req.Name, Attempt: req.Attempt, Key: req.Key(),
-		Labels: req.Labels, Annotations: req.Annotations, Config: req.Config,
-		Image: req.Image, ImageID: img.ID, ImageRef: imageRef, ChainID: img.ChainIDs[len(img.ChainIDs)-1],
-		RuntimeHandler: req.Sandbox.RuntimeHandler, LogPath: req.LogPath, StopSignal: cmp.Or(req.StopSignal, imgCfg.Config.StopSignal),
-		Dir: filepath.Join(m.rootDir, id), Bundle: filepath.Join(m.stateDir, id),
-		CreatedAt: time.Now().UTC(),
-	}
+	c := newRecord(id, req)
+	c.ImageID, c.ImageRef, c.ChainID = img.ID, imageRef, img.ChainIDs[len(img.ChainIDs)-1]
+	c.StopSignal = cmp.Or(req.StopSignal, imgCfg.Config.StopSignal)
+	c.Dir, c.Bundle = filepath.Join(m.rootDir, id), filepath.Join(m.stateDir, id)
 	log := m.log.With("container", id[:12], "name", req.Name, "sandbox", req.Sandbox.ID[:12])
-	// Recorded first (and a GC root from now on); Pid stays 0 until the
-	// runtime created the process, which tells recovery what to undo.
-	if err := m.db.Update(func(tx *store.Tx) error { return store.Put(tx, store.Containers, id, c) }); err != nil {
+	// Recorded first (and a GC root from now on), with its name; Pid
+	// stays 0 until the runtime created the process, which tells
+	// recovery what to undo.
+	if err := m.db.Update(func(tx *store.Tx) error {
+		if err := store.ReserveName(tx, store.ContainerNames, c.Key, id); err != nil {
+			return err
+		}
+		return store.Put(tx, store.Containers, id, c)
+	}); err != nil {
 		return "", err
 	}
 	defer func() {
@@ -164,6 +169,9 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err
 		defer idmap.UserNS.Close()
 	}
 	if err := rootfs.Mount(m.rootfs(c), lowers, filepath.Join(c.Dir, "upper"), filepath.Join(c.Dir, "work"), idmap); err != nil {
+		return id, err
+	}
+	if req.Mounts, err = prepareBindSources(req.Mounts); err != nil {
 		return id, err
 	}
 	// The pod's files first, so that the request's mounts override them.
@@ -406,7 +414,12 @@ func (m *Manager) destroy(ctx context.Context, c store.Container) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if err := m.db.Update(func(tx *store.Tx) error { return store.Delete(tx, store.Containers, c.ID) }); err != nil {
+	if err := m.db.Update(func(tx *store.Tx) error {
+		if err := store.ReleaseName(tx, store.ContainerNames, c.Key, c.ID); err != nil {
+			return err
+		}
+		return store.Delete(tx, store.Containers, c.ID)
+	}); err != nil {
 		return err
 	}
 	m.names.Release(c.Key, c.ID)

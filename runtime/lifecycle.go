@@ -126,7 +126,7 @@ func (m *Manager) recordExit(id string, st shimapi.ExitStatus, message string) {
 // Stop sends stopSignal, or else the container's own (recorded at
 // create: the request's, the image's STOPSIGNAL, else SIGTERM), waits up
 // to timeout, then kills it. Stopping a container that is not running
-// succeeds.
+// succeeds; an unknown id wraps errdefs.ErrNotFound.
 func (m *Manager) Stop(ctx context.Context, id string, timeout time.Duration, stopSignal string) error {
 	c, err := m.Get(ctx, id)
 	if err != nil {
@@ -173,13 +173,10 @@ func (m *Manager) waitExit(ctx context.Context, c store.Container, timeout time.
 	return true
 }
 
-// Remove deletes a container, killing it if it still runs. A container
-// that does not exist is not an error.
+// Remove deletes a container, killing it if it still runs. An unknown id
+// wraps errdefs.ErrNotFound (the CRI adapter treats that as done).
 func (m *Manager) Remove(ctx context.Context, id string) error {
 	c, err := m.Get(ctx, id)
-	if errors.Is(err, errdefs.ErrNotFound) {
-		return nil
-	}
 	if err != nil {
 		return err
 	}
@@ -190,6 +187,15 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	}
 	m.publish(events.Deleted, c)
 	return nil
+}
+
+// SignalName is the canonical name ("SIGTERM") of a signal written as
+// ParseSignal reads it, or "" for "" or one it does not know.
+func SignalName(s string) string {
+	if sig := ParseSignal(s, 0); sig != 0 {
+		return unix.SignalName(sig)
+	}
+	return ""
 }
 
 // ParseSignal reads "SIGTERM", "TERM", "term" or "15"; anything else, or
