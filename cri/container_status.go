@@ -136,7 +136,7 @@ func (s *Server) toContainerStatus(ctx context.Context, c store.Container) *runt
 		Mounts:      s.statusMounts(ctx, c.Mounts),
 		LogPath:     c.LogPath,
 		// The effective one, the image's included (KEP 4960).
-		StopSignal: runtimeapi.Signal(runtimeapi.Signal_value[runtime.SignalName(c.StopSignal)]),
+		StopSignal: runtimeapi.Signal(runtimeapi.Signal_value["SIGNAL_"+runtime.SignalName(c.StopSignal)]),
 	}
 	if res := criResources(c.Resources, c.OOMScoreAdj); res != nil {
 		st.Resources = &runtimeapi.ContainerResources{Linux: res}
