@@ -3,7 +3,6 @@ package cri
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -40,14 +39,6 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	var err error
 	if r.UIDMap, r.GIDMap, err = s.podUserNS(nsOpts.GetUsernsOptions()); err != nil {
 		return nil, err
-	}
-	// No hostname: the node's, as containerd and CRI-O do (the kubelet
-	// always sends one, cut to 63 bytes; pod names can be longer).
-	if r.Hostname == "" {
-		r.Hostname, _ = os.Hostname()
-	}
-	if len(r.Hostname) > 64 {
-		return nil, fmt.Errorf("hostname %q is longer than 64 bytes: %w", r.Hostname, errdefs.ErrInvalidArgument)
 	}
 	if dns := cfg.GetDnsConfig(); dns != nil {
 		r.DNS = &podfiles.DNS{Servers: dns.Servers, Searches: dns.Searches, Options: dns.Options}

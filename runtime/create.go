@@ -36,9 +36,12 @@ type CreateRequest struct {
 	Attempt             uint32
 	Labels, Annotations map[string]string
 	// Origin is the front door that asks.
-	Origin  store.Origin
-	Image   string
-	Sandbox store.Sandbox
+	Origin store.Origin
+	// UniqueName is the container's entry in the name index (docker's
+	// --name); empty: the CRI's key (see Key).
+	UniqueName string
+	Image      string
+	Sandbox    store.Sandbox
 	// Command replaces the image's entrypoint, Args its cmd; Env (KEY=value)
 	// is added to the image's.
 	Command, Args, Env []string
@@ -99,20 +102,29 @@ type UserRequest struct {
 	StrictGroups bool
 }
 
-// Key is the container's entry in the name index: the CRI's unique
-// container name within its sandbox.
+// Key is the container's entry in the name index: UniqueName, else the
+// CRI's unique container name within its sandbox.
 func (r CreateRequest) Key() string {
+	if r.UniqueName != "" {
+		return r.UniqueName
+	}
 	return fmt.Sprintf("%s_%s_%d", r.Name, r.Sandbox.ID, r.Attempt)
 }
 
 // Create creates a container (its process waits for Start) and returns its
-// id. A retry of a Create still in progress gets the same container.
+// id. A CRI retry of a Create still in progress gets the same container;
+// a name in use otherwise wraps errdefs.ErrAlreadyExists.
 func (m *Manager) Create(ctx context.Context, req CreateRequest) (string, error) {
 	if req.Name == "" {
 		return "", fmt.Errorf("container metadata needs a name: %w", errdefs.ErrInvalidArgument)
 	}
 	if !req.Sandbox.Ready() {
 		return "", fmt.Errorf("sandbox %s is not ready: %w", req.Sandbox.ID, errdefs.ErrFailedPrecondition)
+	}
+	if req.Origin == store.OriginDocker {
+		// A name in use is a conflict (the store's name index says so),
+		// never a retry to join: that is the kubelet's contract only.
+		return m.create(ctx, req)
 	}
 	return m.names.Create(ctx, req.Key(), func(ctx context.Context) (string, error) {
 		return m.create(ctx, req)

@@ -55,6 +55,9 @@ func TestNewRecord(t *testing.T) {
 	if got.Security.MaskedPaths == nil || got.Security.ReadonlyPaths != nil {
 		t.Errorf("masked %#v, read-only %#v", got.Security.MaskedPaths, got.Security.ReadonlyPaths)
 	}
+	if r := newRecord("c3", CreateRequest{Name: "x", UniqueName: "web"}); r.Key != "web" {
+		t.Errorf("key with a unique name = %q", r.Key)
+	}
 	if r := newRecord("c2", CreateRequest{Name: "x"}); r.PIDMode != store.NamespaceContainer || r.PIDTarget != "" {
 		t.Errorf("default PID mode = %q %q", r.PIDMode, r.PIDTarget)
 	}

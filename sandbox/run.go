@@ -31,9 +31,14 @@ type RunRequest struct {
 	Attempt              uint32
 	Labels, Annotations  map[string]string
 	// Origin is the front door that asks.
-	Origin         store.Origin
+	Origin store.Origin
+	// UniqueName is the sandbox's entry in the name index; empty: the
+	// CRI's key (see Key).
+	UniqueName     string
 	RuntimeHandler string
-	Hostname       string
+	// Hostname is the pod's host name; empty: the node's, as containerd
+	// and CRI-O do (the kubelet always sends one, cut to 63 bytes).
+	Hostname string
 	// LogDirectory is where the pod's containers log (recorded only).
 	LogDirectory string
 	DNS          *podfiles.DNS
@@ -50,20 +55,30 @@ type RunRequest struct {
 	UIDMap, GIDMap []specs.LinuxIDMapping
 }
 
-// Key is the sandbox's entry in the name index: the CRI's unique pod
-// name.
+// Key is the sandbox's entry in the name index: UniqueName, else the
+// CRI's unique pod name.
 func (r RunRequest) Key() string {
+	if r.UniqueName != "" {
+		return r.UniqueName
+	}
 	return fmt.Sprintf("%s_%s_%s_%d", r.Name, r.Namespace, r.UID, r.Attempt)
 }
 
-// Run creates and starts a sandbox and returns its id. A retry of a Run
-// that is still in progress gets the same sandbox (see namereg).
+// Run creates and starts a sandbox and returns its id. A CRI retry of a
+// Run that is still in progress gets the same sandbox (see namereg); a
+// name in use otherwise wraps errdefs.ErrAlreadyExists.
 func (m *Manager) Run(ctx context.Context, req RunRequest) (string, error) {
 	if req.Name == "" || req.Namespace == "" || req.UID == "" {
 		return "", fmt.Errorf("sandbox metadata needs name, namespace and uid: %w", errdefs.ErrInvalidArgument)
 	}
 	if _, err := m.launcher.Runtime(req.RuntimeHandler); err != nil {
 		return "", err
+	}
+	if req.Hostname == "" {
+		req.Hostname, _ = os.Hostname()
+	}
+	if len(req.Hostname) > 64 {
+		return "", fmt.Errorf("hostname %q is longer than 64 bytes: %w", req.Hostname, errdefs.ErrInvalidArgument)
 	}
 	if req.UIDMap != nil || req.GIDMap != nil {
 		if err := userns.Validate(req.UIDMap, req.GIDMap); err != nil {
@@ -72,6 +87,10 @@ func (m *Manager) Run(ctx context.Context, req RunRequest) (string, error) {
 		if req.HostNetwork || req.HostIPC || req.HostPID {
 			return "", fmt.Errorf("a pod with a user namespace cannot share the host's network, IPC or PID namespace: %w", errdefs.ErrInvalidArgument)
 		}
+	}
+	if req.Origin == store.OriginDocker {
+		// A name in use is a conflict, never a retry to join.
+		return m.run(ctx, req)
 	}
 	return m.names.Create(ctx, req.Key(), func(ctx context.Context) (string, error) {
 		return m.run(ctx, req)
