@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -78,8 +79,10 @@ func migrateRecords(tx *Tx, b, names Bucket, convert func([]byte) (id, name stri
 		if id != string(k) {
 			return fmt.Errorf("%s %q holds the record of %q: %w", b, k, id, errdefs.ErrDataLoss)
 		}
+		// Schema 1 held names in memory only; should two records share
+		// one, the first keeps it and the other stays reachable by id.
 		if name != "" {
-			if err := ReserveName(tx, names, name, id); err != nil {
+			if err := ReserveName(tx, names, name, id); err != nil && !errors.Is(err, errdefs.ErrAlreadyExists) {
 				return err
 			}
 		}

@@ -309,3 +309,26 @@ func TestNameIndex(t *testing.T) {
 		t.Fatalf("web after release = %v", err)
 	}
 }
+
+// Two schema-1 records with one name (schema 1 held names in memory
+// only) do not block the open: the first keeps the name, the other is
+// found by id.
+func TestMigrateV1DuplicateName(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.db")
+	cfg := mustMarshal(t, &runtimeapi.ContainerConfig{})
+	writeV1(t, path, nil, []v1ContainerRecord{{ID: "a1", Key: "same", Config: cfg}, {ID: "b2", Key: "same", Config: cfg}})
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.View(func(tx *Tx) error {
+		if c, err := Lookup[Container](tx, Containers, ContainerNames, "same"); err != nil || c.ID != "a1" {
+			t.Errorf("Lookup(same) = %q, %v", c.ID, err)
+		}
+		if c, err := Lookup[Container](tx, Containers, ContainerNames, "b2"); err != nil || c.Origin != OriginCRI {
+			t.Errorf("Lookup(b2) = %+v, %v", c, err)
+		}
+		return nil
+	})
+}
