@@ -62,14 +62,18 @@ func newRecord(id string, req CreateRequest) store.Container {
 // kubelet's DirectoryOrCreate and docker's -v expect), and symlinks in it
 // are resolved so the runtime mounts what the path names now.
 func prepareBindSources(mounts []oci.Mount) ([]oci.Mount, error) {
+	isBind := func(m oci.Mount) bool { return m.Type == "" || m.Type == "bind" }
+	// Checked first, so that a bad request creates nothing.
+	for _, m := range mounts {
+		if isBind(m) && !filepath.IsAbs(m.Source) {
+			return nil, fmt.Errorf("mount of %s: host path %q must be absolute: %w", m.Destination, m.Source, errdefs.ErrInvalidArgument)
+		}
+	}
 	out := make([]oci.Mount, len(mounts))
 	for i, m := range mounts {
 		out[i] = m
-		if m.Type != "" && m.Type != "bind" {
+		if !isBind(m) {
 			continue
-		}
-		if !filepath.IsAbs(m.Source) {
-			return nil, fmt.Errorf("mount of %s: host path %q must be absolute: %w", m.Destination, m.Source, errdefs.ErrInvalidArgument)
 		}
 		if _, err := os.Stat(m.Source); os.IsNotExist(err) {
 			if err := os.MkdirAll(m.Source, 0o755); err != nil {

@@ -90,8 +90,12 @@ func TestPrepareBindSources(t *testing.T) {
 	if in[0].Source != link {
 		t.Error("prepareBindSources changed its input")
 	}
-	if _, err := prepareBindSources([]oci.Mount{{Source: "rel/path", Destination: "/x"}}); !errors.Is(err, errdefs.ErrInvalidArgument) {
+	other := filepath.Join(dir, "other")
+	if _, err := prepareBindSources([]oci.Mount{{Source: other, Destination: "/o"}, {Source: "rel/path", Destination: "/x"}}); !errors.Is(err, errdefs.ErrInvalidArgument) {
 		t.Errorf("relative host path = %v, want InvalidArgument", err)
+	}
+	if _, err := os.Stat(other); !os.IsNotExist(err) {
+		t.Errorf("a refused request created %s: %v", other, err)
 	}
 }
 
