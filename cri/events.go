@@ -56,10 +56,13 @@ func (s *Server) eventResponse(ctx context.Context, e events.Event) *runtimeapi.
 		ContainerEventType: eventTypes[e.Kind],
 		CreatedAt:          e.Time.UnixNano(),
 	}
-	if sb, err := s.sandboxes.Get(ctx, e.SandboxID); err == nil {
-		resp.PodSandboxStatus = toSandboxStatus(sb)
+	sb, err := s.sandboxes.Get(ctx, e.SandboxID)
+	if err != nil {
+		// Removed meanwhile: the event alone.
+		return resp
 	}
-	cs, err := s.containers.Match(ctx, runtime.ContainerFilter{SandboxIDPrefix: e.SandboxID})
+	resp.PodSandboxStatus = toSandboxStatus(sb)
+	cs, err := s.containers.Match(ctx, runtime.ContainerFilter{SandboxIDPrefix: sb.ID})
 	if err != nil {
 		return resp
 	}
