@@ -35,6 +35,8 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 		HostPID:        nsOpts.GetPid() == runtimeapi.NamespaceMode_NODE,
 		SharedPID:      nsOpts.GetPid() == runtimeapi.NamespaceMode_POD,
 		Sysctls:        cfg.GetLinux().GetSysctls(),
+		Resources:      toResourcesOrNil(cfg.GetLinux().GetResources()),
+		Overhead:       toResourcesOrNil(cfg.GetLinux().GetOverhead()),
 	}
 	var err error
 	if r.UIDMap, r.GIDMap, err = s.podUserNS(nsOpts.GetUsernsOptions()); err != nil {

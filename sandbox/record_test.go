@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-runtime/berth/cni"
 	"github.com/berth-runtime/berth/sandbox/podfiles"
@@ -19,6 +20,7 @@ func TestNewRecord(t *testing.T) {
 		DNS:          &podfiles.DNS{Servers: []string{"1.1.1.1"}, Options: []string{"ndots:2"}},
 		PortMappings: []cni.PortMapping{{HostPort: 8080, ContainerPort: 80, Protocol: "tcp", HostIP: "127.0.0.1"}},
 		CgroupParent: "/kubepods", HostIPC: true, SharedPID: true, Sysctls: map[string]string{"k": "v"},
+		Resources: &specs.LinuxResources{CPU: &specs.LinuxCPU{Cpus: "0"}},
 	}
 	got := newRecord("id1", req)
 	want := store.Sandbox{
@@ -27,6 +29,7 @@ func TestNewRecord(t *testing.T) {
 		DNS:            &store.DNS{Servers: []string{"1.1.1.1"}, Options: []string{"ndots:2"}},
 		PortMappings:   []store.PortMapping{{HostPort: 8080, ContainerPort: 80, Protocol: "tcp", HostIP: "127.0.0.1"}},
 		RuntimeHandler: "crun", CgroupParent: "/kubepods", HostIPC: true, SharedPID: true, Sysctls: map[string]string{"k": "v"},
+		Resources: req.Resources,
 	}
 	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(store.Sandbox{}, "CreatedAt")); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)

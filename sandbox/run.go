@@ -53,6 +53,9 @@ type RunRequest struct {
 	// UIDMap and GIDMap, when set, give the pod a user namespace with
 	// these mappings (see userns.Validate), shared by its containers.
 	UIDMap, GIDMap []specs.LinuxIDMapping
+	// Resources and Overhead are the pod-level resources the
+	// orchestrator applies to the pod's cgroup (recorded only).
+	Resources, Overhead *specs.LinuxResources
 }
 
 // Key is the sandbox's entry in the name index: UniqueName, else the
@@ -209,6 +212,7 @@ func newRecord(id string, req RunRequest) store.Sandbox {
 		RuntimeHandler: req.RuntimeHandler, CgroupParent: req.CgroupParent,
 		HostNetwork: req.HostNetwork, HostIPC: req.HostIPC, HostPID: req.HostPID, SharedPID: req.SharedPID,
 		Sysctls:   req.Sysctls,
+		Resources: req.Resources, Overhead: req.Overhead,
 		CreatedAt: time.Now().UTC(),
 	}
 	if d := req.DNS; d != nil {
