@@ -85,7 +85,8 @@ func (s *Server) StreamContainers(req *runtimeapi.StreamContainersRequest, strea
 }
 
 func (s *Server) listContainers(ctx context.Context, f *runtimeapi.ContainerFilter) ([]*runtimeapi.Container, error) {
-	filter := runtime.ContainerFilter{IDPrefix: f.GetId(), SandboxIDPrefix: f.GetPodSandboxId(), Labels: f.GetLabelSelector()}
+	// Only the CRI's own: the kubelet kills what it did not create.
+	filter := runtime.ContainerFilter{IDPrefix: f.GetId(), SandboxIDPrefix: f.GetPodSandboxId(), Labels: f.GetLabelSelector(), Origin: store.OriginCRI}
 	if f.GetState() != nil {
 		st := runtimeState(f.State.State)
 		filter.State = &st

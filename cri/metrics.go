@@ -11,6 +11,8 @@ import (
 
 	"github.com/berth-runtime/berth/runtime"
 	"github.com/berth-runtime/berth/runtime/cgroupstats"
+	"github.com/berth-runtime/berth/sandbox"
+	"github.com/berth-runtime/berth/store"
 )
 
 // The kubelet (PodAndContainerStatsFromCRI) serves /metrics/cadvisor from
@@ -203,7 +205,7 @@ func (s *Server) StreamPodSandboxMetrics(req *runtimeapi.StreamPodSandboxMetrics
 }
 
 func (s *Server) podMetrics(ctx context.Context) ([]*runtimeapi.PodSandboxMetrics, error) {
-	sbs, err := s.sandboxes.List(ctx)
+	sbs, err := s.sandboxes.Match(ctx, sandbox.Filter{Origin: store.OriginCRI})
 	if err != nil {
 		return nil, err
 	}

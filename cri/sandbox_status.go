@@ -106,7 +106,8 @@ func (s *Server) StreamPodSandboxes(req *runtimeapi.StreamPodSandboxesRequest, s
 }
 
 func (s *Server) listSandboxes(ctx context.Context, f *runtimeapi.PodSandboxFilter) ([]*runtimeapi.PodSandbox, error) {
-	filter := sandbox.Filter{IDPrefix: f.GetId(), Labels: f.GetLabelSelector()}
+	// Only the CRI's own: the kubelet kills what it did not create.
+	filter := sandbox.Filter{IDPrefix: f.GetId(), Labels: f.GetLabelSelector(), Origin: store.OriginCRI}
 	if f.GetState() != nil {
 		ready := f.State.State == runtimeapi.PodSandboxState_SANDBOX_READY
 		filter.Ready = &ready

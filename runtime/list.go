@@ -18,12 +18,16 @@ type ContainerFilter struct {
 	State *State
 	// Labels must all be present with these values.
 	Labels map[string]string
+	// Origin, when set, selects the containers that front door made
+	// (the kubelet must not see, and kill, docker's).
+	Origin store.Origin
 }
 
 // Matches reports whether f selects c.
 func (f ContainerFilter) Matches(c store.Container) bool {
 	return strings.HasPrefix(c.ID, f.IDPrefix) && strings.HasPrefix(c.SandboxID, f.SandboxIDPrefix) &&
-		(f.State == nil || StateOf(c) == *f.State) && store.LabelsMatch(c.Labels, f.Labels)
+		(f.State == nil || StateOf(c) == *f.State) && store.LabelsMatch(c.Labels, f.Labels) &&
+		(f.Origin == "" || c.Origin == f.Origin)
 }
 
 // Match returns the containers f selects, in id order.

@@ -101,7 +101,7 @@ func TestPrepareBindSources(t *testing.T) {
 
 func TestContainerFilter(t *testing.T) {
 	running, exited := Running, Exited
-	c := store.Container{ID: "abc", SandboxID: "sb1", Pid: 1, StartedAt: time.Unix(1, 0), Labels: map[string]string{"a": "1", "b": "2"}}
+	c := store.Container{ID: "abc", SandboxID: "sb1", Origin: store.OriginCRI, Pid: 1, StartedAt: time.Unix(1, 0), Labels: map[string]string{"a": "1", "b": "2"}}
 	for name, tc := range map[string]struct {
 		f    ContainerFilter
 		want bool
@@ -116,6 +116,8 @@ func TestContainerFilter(t *testing.T) {
 		"labels":           {ContainerFilter{Labels: map[string]string{"a": "1"}}, true},
 		"label mismatch":   {ContainerFilter{Labels: map[string]string{"a": "2"}}, false},
 		"label missing":    {ContainerFilter{Labels: map[string]string{"c": ""}}, false},
+		"origin":           {ContainerFilter{Origin: store.OriginCRI}, true},
+		"other origin":     {ContainerFilter{Origin: store.OriginDocker}, false},
 		"all at once":      {ContainerFilter{IDPrefix: "abc", SandboxIDPrefix: "sb", State: &running, Labels: map[string]string{"b": "2"}}, true},
 		"all but one fits": {ContainerFilter{IDPrefix: "abc", SandboxIDPrefix: "sb", State: &exited, Labels: map[string]string{"b": "2"}}, false},
 	} {

@@ -237,12 +237,14 @@ type Filter struct {
 	Ready *bool
 	// Labels must all be present with these values.
 	Labels map[string]string
+	// Origin, when set, selects the sandboxes that front door made.
+	Origin store.Origin
 }
 
 // Matches reports whether f selects sb.
 func (f Filter) Matches(sb store.Sandbox) bool {
 	return strings.HasPrefix(sb.ID, f.IDPrefix) && (f.Ready == nil || sb.Ready() == *f.Ready) &&
-		store.LabelsMatch(sb.Labels, f.Labels)
+		store.LabelsMatch(sb.Labels, f.Labels) && (f.Origin == "" || sb.Origin == f.Origin)
 }
 
 // Match returns the sandboxes f selects, in id order.

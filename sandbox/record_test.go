@@ -38,7 +38,7 @@ func TestNewRecord(t *testing.T) {
 
 func TestFilter(t *testing.T) {
 	yes, no := true, false
-	ready := store.Sandbox{ID: "abc", ReadyAt: time.Unix(1, 0), Labels: map[string]string{"app": "web"}}
+	ready := store.Sandbox{ID: "abc", Origin: store.OriginCRI, ReadyAt: time.Unix(1, 0), Labels: map[string]string{"app": "web"}}
 	stopped := store.Sandbox{ID: "abd", ReadyAt: time.Unix(1, 0), StoppedAt: time.Unix(2, 0)}
 	for name, tc := range map[string]struct {
 		f    Filter
@@ -52,6 +52,8 @@ func TestFilter(t *testing.T) {
 		"not ready":       {Filter{Ready: &no}, stopped, true},
 		"ready, stopped":  {Filter{Ready: &yes}, stopped, false},
 		"labels":          {Filter{Labels: map[string]string{"app": "web"}}, ready, true},
+		"origin":          {Filter{Origin: store.OriginCRI}, ready, true},
+		"other origin":    {Filter{Origin: store.OriginDocker}, ready, false},
 		"labels, missing": {Filter{Labels: map[string]string{"app": "web"}}, stopped, false},
 	} {
 		if got := tc.f.Matches(tc.sb); got != tc.want {
