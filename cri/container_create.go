@@ -3,17 +3,16 @@ package cri
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/runtime"
 	"github.com/berth-runtime/berth/runtime/oci"
+	"github.com/berth-runtime/berth/store"
 )
 
 // CreateContainer creates a container in a ready sandbox. The image may be
@@ -34,14 +33,10 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	if err != nil {
 		return nil, err
 	}
-	raw, err := proto.Marshal(cfg)
-	if err != nil {
-		return nil, err
-	}
 	sec := cfg.GetLinux().GetSecurityContext()
 	r := runtime.CreateRequest{
 		Name: cfg.Metadata.Name, Attempt: cfg.Metadata.Attempt,
-		Labels: cfg.Labels, Annotations: cfg.Annotations, Config: raw,
+		Labels: cfg.Labels, Annotations: cfg.Annotations, Origin: store.OriginCRI,
 		Image: cfg.Image.Image, Sandbox: sb,
 		Command: cfg.Command, Args: cfg.Args, WorkingDir: cfg.WorkingDir,
 		TTY: cfg.Tty, Stdin: cfg.Stdin, StdinOnce: cfg.StdinOnce,
@@ -59,7 +54,7 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	if err := checkContainerUserNS(sec.GetNamespaceOptions().GetUsernsOptions(), sb); err != nil {
 		return nil, err
 	}
-	if err := checkLSMs(ctx, sec); err != nil {
+	if err := checkLSMs(ctx, sec, runtime.HostLSMs()); err != nil {
 		return nil, err
 	}
 	if r.SeccompProfile, r.SeccompPath, err = seccompProfile(sec); err != nil {
@@ -96,7 +91,7 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 		r.Env = append(r.Env, kv.Key+"="+string(kv.Value))
 	}
 	if cfg.LogPath != "" {
-		dir := sandboxConfig(sb).GetLogDirectory()
+		dir := sb.LogDirectory
 		if dir == "" {
 			return nil, fmt.Errorf("log_path %q given but the sandbox has no log_directory: %w", cfg.LogPath, errdefs.ErrInvalidArgument)
 		}
@@ -137,8 +132,8 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
 }
 
-// toMount translates a CRI mount. A host path that does not exist is
-// created as a directory, as containerd and the kubelet's DirectoryOrCreate
+// toMount translates a CRI mount. The runtime creates a host path that
+// does not exist, as containerd and the kubelet's DirectoryOrCreate
 // expect.
 func toMount(m *runtimeapi.Mount) (oci.Mount, error) {
 	if m.ContainerPath == "" || !filepath.IsAbs(m.ContainerPath) {
@@ -147,16 +142,7 @@ func toMount(m *runtimeapi.Mount) (oci.Mount, error) {
 	if m.HostPath == "" {
 		return oci.Mount{}, fmt.Errorf("mount of %s has no host path: %w", m.ContainerPath, errdefs.ErrInvalidArgument)
 	}
-	src := m.HostPath
-	if _, err := os.Stat(src); os.IsNotExist(err) {
-		if err := os.MkdirAll(src, 0o755); err != nil {
-			return oci.Mount{}, err
-		}
-	}
-	if resolved, err := filepath.EvalSymlinks(src); err == nil {
-		src = resolved
-	}
-	out := oci.Mount{Source: src, Destination: m.ContainerPath, ReadOnly: m.Readonly, RecursiveReadOnly: m.RecursiveReadOnly}
+	out := oci.Mount{Source: m.HostPath, Destination: m.ContainerPath, ReadOnly: m.Readonly, RecursiveReadOnly: m.RecursiveReadOnly}
 	if m.RecursiveReadOnly {
 		// The CRI: recursive read-only needs read-only and private
 		// propagation (a propagated mount could not stay read-only).
@@ -206,6 +192,14 @@ func toResources(r *runtimeapi.LinuxContainerResources) *specs.LinuxResources {
 		out.Unified = r.Unified
 	}
 	return out
+}
+
+// toResourcesOrNil is toResources, keeping nil for "not given".
+func toResourcesOrNil(r *runtimeapi.LinuxContainerResources) *specs.LinuxResources {
+	if r == nil {
+		return nil
+	}
+	return toResources(r)
 }
 
 // stopSignal is the container's configured stop signal, if any, as the

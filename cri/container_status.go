@@ -7,63 +7,12 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/proto"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/runtime"
 	"github.com/berth-runtime/berth/store"
 )
-
-// StartContainer starts a created container.
-func (s *Server) StartContainer(ctx context.Context, req *runtimeapi.StartContainerRequest) (*runtimeapi.StartContainerResponse, error) {
-	if req.ContainerId == "" {
-		return nil, fmt.Errorf("no container id: %w", errdefs.ErrInvalidArgument)
-	}
-	if err := s.containers.Start(ctx, req.ContainerId); err != nil {
-		return nil, err
-	}
-	return &runtimeapi.StartContainerResponse{}, nil
-}
-
-// StopContainer sends the stop signal (the request config's, else the
-// image's STOPSIGNAL, else SIGTERM), then SIGKILL after the timeout.
-// Stopping a stopped or unknown container succeeds, as the CRI requires
-// (critest checks it; containerd 1.6 fails that check).
-func (s *Server) StopContainer(ctx context.Context, req *runtimeapi.StopContainerRequest) (*runtimeapi.StopContainerResponse, error) {
-	if req.ContainerId == "" {
-		return nil, fmt.Errorf("no container id: %w", errdefs.ErrInvalidArgument)
-	}
-	c, err := s.containers.Get(ctx, req.ContainerId)
-	if errdefs.IsNotFound(err) {
-		return &runtimeapi.StopContainerResponse{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := s.containers.Stop(ctx, c.ID, time.Duration(req.Timeout)*time.Second, ""); err != nil {
-		return nil, err
-	}
-	return &runtimeapi.StopContainerResponse{}, nil
-}
-
-// RemoveContainer removes a container, killing it if needed. An unknown
-// id succeeds.
-func (s *Server) RemoveContainer(ctx context.Context, req *runtimeapi.RemoveContainerRequest) (*runtimeapi.RemoveContainerResponse, error) {
-	if req.ContainerId == "" {
-		return nil, fmt.Errorf("no container id: %w", errdefs.ErrInvalidArgument)
-	}
-	if err := s.containers.Remove(ctx, req.ContainerId); err != nil {
-		return nil, err
-	}
-	return &runtimeapi.RemoveContainerResponse{}, nil
-}
-
-func containerConfig(c store.Container) *runtimeapi.ContainerConfig {
-	cfg := &runtimeapi.ContainerConfig{}
-	proto.Unmarshal(c.Config, cfg)
-	return cfg
-}
 
 func containerState(c store.Container) runtimeapi.ContainerState {
 	switch runtime.StateOf(c) {
@@ -77,6 +26,19 @@ func containerState(c store.Container) runtimeapi.ContainerState {
 	return runtimeapi.ContainerState_CONTAINER_UNKNOWN
 }
 
+// runtimeState is the reverse of containerState, for list filters.
+func runtimeState(s runtimeapi.ContainerState) runtime.State {
+	switch s {
+	case runtimeapi.ContainerState_CONTAINER_CREATED:
+		return runtime.Created
+	case runtimeapi.ContainerState_CONTAINER_RUNNING:
+		return runtime.Running
+	case runtimeapi.ContainerState_CONTAINER_EXITED:
+		return runtime.Exited
+	}
+	return runtime.Unknown
+}
+
 func nanos(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
@@ -84,19 +46,19 @@ func nanos(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-// ContainerStatus describes a container; verbose adds its record and pid.
+// ContainerStatus describes a container; verbose adds its record (with
+// the pids) as JSON.
 func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error) {
 	c, err := s.containers.Get(ctx, req.ContainerId)
 	if err != nil {
 		return nil, err
 	}
-	cfg := containerConfig(c)
-	resp := &runtimeapi.ContainerStatusResponse{Status: s.toContainerStatus(c, cfg)}
+	resp := &runtimeapi.ContainerStatusResponse{Status: s.toContainerStatus(ctx, c)}
 	if req.Verbose {
-		info, _ := json.Marshal(struct {
-			store.Container
-			Config *runtimeapi.ContainerConfig `json:"config"`
-		}{c, cfg})
+		info, err := json.Marshal(c)
+		if err != nil {
+			return nil, fmt.Errorf("encoding the record of container %s: %w", c.ID, err)
+		}
 		resp.Info = map[string]string{"info": string(info)}
 	}
 	return resp, nil
@@ -124,16 +86,18 @@ func (s *Server) StreamContainers(req *runtimeapi.StreamContainersRequest, strea
 }
 
 func (s *Server) listContainers(ctx context.Context, f *runtimeapi.ContainerFilter) ([]*runtimeapi.Container, error) {
-	cs, err := s.matchingContainers(ctx, f.GetId(), f.GetPodSandboxId(), f.GetLabelSelector())
+	// Only the CRI's own: the kubelet kills what it did not create.
+	filter := runtime.ContainerFilter{IDPrefix: f.GetId(), SandboxIDPrefix: f.GetPodSandboxId(), Labels: f.GetLabelSelector(), Origin: store.OriginCRI}
+	if f.GetState() != nil {
+		st := runtimeState(f.State.State)
+		filter.State = &st
+	}
+	cs, err := s.containers.Match(ctx, filter)
 	if err != nil {
 		return nil, err
 	}
 	items := []*runtimeapi.Container{}
 	for _, c := range cs {
-		state := containerState(c)
-		if f.GetState() != nil && f.State.State != state {
-			continue
-		}
 		items = append(items, &runtimeapi.Container{
 			Id:           c.ID,
 			PodSandboxId: c.SandboxID,
@@ -141,7 +105,7 @@ func (s *Server) listContainers(ctx context.Context, f *runtimeapi.ContainerFilt
 			Image:        &runtimeapi.ImageSpec{Image: c.Image},
 			ImageRef:     c.ImageRef,
 			ImageId:      c.ImageID.String(),
-			State:        state,
+			State:        containerState(c),
 			CreatedAt:    nanos(c.CreatedAt),
 			Labels:       c.Labels,
 			Annotations:  c.Annotations,
@@ -150,39 +114,12 @@ func (s *Server) listContainers(ctx context.Context, f *runtimeapi.ContainerFilt
 	return items, nil
 }
 
-// matchingContainers returns the containers whose id starts with id, whose
-// sandbox id starts with sandboxID and whose labels include every label of
-// selector (the filters' shared part).
-func (s *Server) matchingContainers(ctx context.Context, id, sandboxID string, selector map[string]string) ([]store.Container, error) {
-	cs, err := s.containers.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []store.Container
-	for _, c := range cs {
-		if strings.HasPrefix(c.ID, id) && strings.HasPrefix(c.SandboxID, sandboxID) && labelsMatch(c.Labels, selector) {
-			out = append(out, c)
-		}
-	}
-	return out, nil
-}
-
 func containerMetadata(c store.Container) *runtimeapi.ContainerMetadata {
 	return &runtimeapi.ContainerMetadata{Name: c.Name, Attempt: c.Attempt}
 }
 
-// ExecSync runs a command in a running container and returns its output.
-// A timeout kills the command and fails the call with DeadlineExceeded.
-func (s *Server) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error) {
-	res, err := s.containers.ExecSync(ctx, req.ContainerId, req.Cmd, time.Duration(req.Timeout)*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	return &runtimeapi.ExecSyncResponse{Stdout: res.Stdout, Stderr: res.Stderr, ExitCode: int32(res.ExitCode)}, nil
-}
-
-// toContainerStatus converts c, whose decoded config is cfg.
-func (s *Server) toContainerStatus(c store.Container, cfg *runtimeapi.ContainerConfig) *runtimeapi.ContainerStatus {
+// toContainerStatus converts a container record.
+func (s *Server) toContainerStatus(ctx context.Context, c store.Container) *runtimeapi.ContainerStatus {
 	st := &runtimeapi.ContainerStatus{
 		Id:          c.ID,
 		Metadata:    containerMetadata(c),
@@ -198,11 +135,12 @@ func (s *Server) toContainerStatus(c store.Container, cfg *runtimeapi.ContainerC
 		Message:     c.Message,
 		Labels:      c.Labels,
 		Annotations: c.Annotations,
-		Mounts:      s.statusMounts(cfg.Mounts),
+		Mounts:      s.statusMounts(ctx, c.Mounts),
 		LogPath:     c.LogPath,
-		StopSignal:  cfg.StopSignal,
+		// The effective one, the image's included (KEP 4960).
+		StopSignal: criSignal(c.StopSignal),
 	}
-	if res := cfg.GetLinux().GetResources(); res != nil {
+	if res := criResources(c.Resources, c.OOMScoreAdj); res != nil {
 		st.Resources = &runtimeapi.ContainerResources{Linux: res}
 	}
 	if c.Pid != 0 {
@@ -213,17 +151,77 @@ func (s *Server) toContainerStatus(c store.Container, cfg *runtimeapi.ContainerC
 
 // statusMounts reports the container's mounts; an image volume also gets
 // the image it resolved to (ImageSpec.image_ref, KEP 5365).
-func (s *Server) statusMounts(mounts []*runtimeapi.Mount) []*runtimeapi.Mount {
+func (s *Server) statusMounts(ctx context.Context, mounts []store.Mount) []*runtimeapi.Mount {
 	out := make([]*runtimeapi.Mount, len(mounts))
 	for i, m := range mounts {
-		out[i] = m
-		if name := m.GetImage().GetImage(); name != "" {
-			if img, err := s.images.Get(context.Background(), name); err == nil {
-				c := proto.Clone(m).(*runtimeapi.Mount)
-				c.Image.ImageRef = img.ID.String()
-				out[i] = c
+		out[i] = &runtimeapi.Mount{
+			ContainerPath: m.Destination, HostPath: m.Source, Readonly: m.ReadOnly,
+			RecursiveReadOnly: m.RecursiveReadOnly, ImageSubPath: m.ImageSubPath,
+		}
+		switch m.Propagation {
+		case "rslave", "slave":
+			out[i].Propagation = runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER
+		case "rshared", "shared":
+			out[i].Propagation = runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL
+		}
+		if m.Image != "" {
+			out[i].Image = &runtimeapi.ImageSpec{Image: m.Image}
+			if img, err := s.images.Get(ctx, m.Image); err == nil {
+				out[i].Image.ImageRef = img.ID.String()
 			}
 		}
 	}
 	return out
+}
+
+// criResources is the reverse of toResources: the limits in force in the
+// CRI's terms, nil when none were asked for.
+func criResources(r *specs.LinuxResources, oomScoreAdj *int) *runtimeapi.LinuxContainerResources {
+	if r == nil && oomScoreAdj == nil {
+		return nil
+	}
+	out := &runtimeapi.LinuxContainerResources{}
+	if oomScoreAdj != nil {
+		out.OomScoreAdj = int64(*oomScoreAdj)
+	}
+	if r == nil {
+		return out
+	}
+	if cpu := r.CPU; cpu != nil {
+		if cpu.Shares != nil {
+			out.CpuShares = int64(*cpu.Shares)
+		}
+		if cpu.Quota != nil {
+			out.CpuQuota = *cpu.Quota
+		}
+		if cpu.Period != nil {
+			out.CpuPeriod = int64(*cpu.Period)
+		}
+		out.CpusetCpus, out.CpusetMems = cpu.Cpus, cpu.Mems
+	}
+	if mem := r.Memory; mem != nil {
+		if mem.Limit != nil {
+			out.MemoryLimitInBytes = *mem.Limit
+		}
+		if mem.Swap != nil {
+			out.MemorySwapLimitInBytes = *mem.Swap
+		}
+	}
+	for _, h := range r.HugepageLimits {
+		out.HugepageLimits = append(out.HugepageLimits, &runtimeapi.HugepageLimit{PageSize: h.Pagesize, Limit: h.Limit})
+	}
+	if len(r.Unified) > 0 {
+		out.Unified = r.Unified
+	}
+	return out
+}
+
+// criSignal is the CRI's name for a signal the runtime records: SIGTERM
+// is SIGNAL_SIGTERM, SIGRTMIN+3 is SIGNAL_SIGRTMINPLUS3; unknown or none
+// is RUNTIME_DEFAULT.
+func criSignal(sig string) runtimeapi.Signal {
+	name := runtime.SignalName(sig)
+	name = strings.Replace(name, "SIGRTMIN+", "SIGRTMINPLUS", 1)
+	name = strings.Replace(name, "SIGRTMAX-", "SIGRTMAXMINUS", 1)
+	return runtimeapi.Signal(runtimeapi.Signal_value["SIGNAL_"+name])
 }

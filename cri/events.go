@@ -7,6 +7,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-runtime/berth/internal/events"
+	"github.com/berth-runtime/berth/runtime"
 )
 
 var eventTypes = map[events.Kind]runtimeapi.ContainerEventType{
@@ -55,17 +56,18 @@ func (s *Server) eventResponse(ctx context.Context, e events.Event) *runtimeapi.
 		ContainerEventType: eventTypes[e.Kind],
 		CreatedAt:          e.Time.UnixNano(),
 	}
-	if sb, err := s.sandboxes.Get(ctx, e.SandboxID); err == nil {
-		resp.PodSandboxStatus = toSandboxStatus(sb, sandboxConfig(sb))
+	sb, err := s.sandboxes.Get(ctx, e.SandboxID)
+	if err != nil {
+		// Removed meanwhile: the event alone.
+		return resp
 	}
-	cs, err := s.containers.List(ctx)
+	resp.PodSandboxStatus = toSandboxStatus(sb)
+	cs, err := s.containers.Match(ctx, runtime.ContainerFilter{SandboxIDPrefix: sb.ID})
 	if err != nil {
 		return resp
 	}
 	for _, c := range cs {
-		if c.SandboxID == e.SandboxID {
-			resp.ContainersStatuses = append(resp.ContainersStatuses, s.toContainerStatus(c, containerConfig(c)))
-		}
+		resp.ContainersStatuses = append(resp.ContainersStatuses, s.toContainerStatus(ctx, c))
 	}
 	return resp
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/berth-runtime/berth/runtime"
 	"github.com/berth-runtime/berth/runtime/cgroupstats"
 	"github.com/berth-runtime/berth/sandbox"
+	"github.com/berth-runtime/berth/store"
 )
 
 // The kubelet (PodAndContainerStatsFromCRI) serves /metrics/cadvisor from
@@ -204,7 +205,7 @@ func (s *Server) StreamPodSandboxMetrics(req *runtimeapi.StreamPodSandboxMetrics
 }
 
 func (s *Server) podMetrics(ctx context.Context) ([]*runtimeapi.PodSandboxMetrics, error) {
-	sbs, err := s.sandboxes.List(ctx)
+	sbs, err := s.sandboxes.Match(ctx, sandbox.Filter{Origin: store.OriginCRI})
 	if err != nil {
 		return nil, err
 	}

@@ -3,28 +3,26 @@ package cri
 import (
 	"context"
 	"encoding/json"
-	"strings"
+	"fmt"
 
-	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/berth-runtime/berth/sandbox"
 	"github.com/berth-runtime/berth/store"
 )
 
-// PodSandboxStatus describes a sandbox; verbose adds the record as JSON.
+// PodSandboxStatus describes a sandbox; verbose adds its record as JSON.
 func (s *Server) PodSandboxStatus(ctx context.Context, req *runtimeapi.PodSandboxStatusRequest) (*runtimeapi.PodSandboxStatusResponse, error) {
 	sb, err := s.sandboxes.Get(ctx, req.PodSandboxId)
 	if err != nil {
 		return nil, err
 	}
-	cfg := sandboxConfig(sb)
-	resp := &runtimeapi.PodSandboxStatusResponse{Status: toSandboxStatus(sb, cfg)}
+	resp := &runtimeapi.PodSandboxStatusResponse{Status: toSandboxStatus(sb)}
 	if req.Verbose {
-		// The config decoded, in place of the record's protobuf bytes.
-		info, _ := json.Marshal(struct {
-			store.Sandbox
-			Config *runtimeapi.PodSandboxConfig `json:"config"`
-		}{sb, cfg})
+		info, err := json.Marshal(sb)
+		if err != nil {
+			return nil, fmt.Errorf("encoding the record of sandbox %s: %w", sb.ID, err)
+		}
 		resp.Info = map[string]string{"info": string(info)}
 	}
 	return resp, nil
@@ -37,19 +35,12 @@ func sandboxState(sb store.Sandbox) runtimeapi.PodSandboxState {
 	return runtimeapi.PodSandboxState_SANDBOX_NOTREADY
 }
 
-func sandboxConfig(sb store.Sandbox) *runtimeapi.PodSandboxConfig {
-	cfg := &runtimeapi.PodSandboxConfig{}
-	proto.Unmarshal(sb.Config, cfg)
-	return cfg
-}
-
 func sandboxMetadata(sb store.Sandbox) *runtimeapi.PodSandboxMetadata {
 	return &runtimeapi.PodSandboxMetadata{Name: sb.Name, Namespace: sb.Namespace, Uid: sb.UID, Attempt: sb.Attempt}
 }
 
-// toSandboxStatus converts sb, whose decoded config is cfg.
-func toSandboxStatus(sb store.Sandbox, cfg *runtimeapi.PodSandboxConfig) *runtimeapi.PodSandboxStatus {
-	nsOpts := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
+// toSandboxStatus converts a sandbox record.
+func toSandboxStatus(sb store.Sandbox) *runtimeapi.PodSandboxStatus {
 	st := &runtimeapi.PodSandboxStatus{
 		Id:             sb.ID,
 		Metadata:       sandboxMetadata(sb),
@@ -59,10 +50,7 @@ func toSandboxStatus(sb store.Sandbox, cfg *runtimeapi.PodSandboxConfig) *runtim
 		Annotations:    sb.Annotations,
 		RuntimeHandler: sb.RuntimeHandler,
 		Network:        &runtimeapi.PodSandboxNetworkStatus{},
-		Linux: &runtimeapi.LinuxPodSandboxStatus{Namespaces: &runtimeapi.Namespace{Options: &runtimeapi.NamespaceOption{
-			Network: nsOpts.GetNetwork(), Pid: nsOpts.GetPid(), Ipc: nsOpts.GetIpc(), TargetId: nsOpts.GetTargetId(),
-			UsernsOptions: nsOpts.GetUsernsOptions(),
-		}}},
+		Linux:          &runtimeapi.LinuxPodSandboxStatus{Namespaces: &runtimeapi.Namespace{Options: sandboxNamespaces(sb)}},
 	}
 	if len(sb.IPs) > 0 {
 		st.Network.Ip = sb.IPs[0]
@@ -71,6 +59,29 @@ func toSandboxStatus(sb store.Sandbox, cfg *runtimeapi.PodSandboxConfig) *runtim
 		}
 	}
 	return st
+}
+
+// sandboxNamespaces gives the pod's namespace modes in the CRI's terms.
+func sandboxNamespaces(sb store.Sandbox) *runtimeapi.NamespaceOption {
+	mode := func(host bool) runtimeapi.NamespaceMode {
+		if host {
+			return runtimeapi.NamespaceMode_NODE
+		}
+		return runtimeapi.NamespaceMode_POD
+	}
+	o := &runtimeapi.NamespaceOption{Network: mode(sb.HostNetwork), Ipc: mode(sb.HostIPC), Pid: runtimeapi.NamespaceMode_CONTAINER}
+	switch {
+	case sb.HostPID:
+		o.Pid = runtimeapi.NamespaceMode_NODE
+	case sb.SharedPID:
+		o.Pid = runtimeapi.NamespaceMode_POD
+	}
+	if sb.UserNS != "" {
+		o.UsernsOptions = &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: criIDMappings(sb.UIDMap), Gids: criIDMappings(sb.GIDMap)}
+	} else {
+		o.UsernsOptions = &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_NODE}
+	}
+	return o
 }
 
 // ListPodSandbox lists sandboxes matching the filter (id prefix, state,
@@ -95,20 +106,22 @@ func (s *Server) StreamPodSandboxes(req *runtimeapi.StreamPodSandboxesRequest, s
 }
 
 func (s *Server) listSandboxes(ctx context.Context, f *runtimeapi.PodSandboxFilter) ([]*runtimeapi.PodSandbox, error) {
-	sbs, err := s.matchingSandboxes(ctx, f.GetId(), f.GetLabelSelector())
+	// Only the CRI's own: the kubelet kills what it did not create.
+	filter := sandbox.Filter{IDPrefix: f.GetId(), Labels: f.GetLabelSelector(), Origin: store.OriginCRI}
+	if f.GetState() != nil {
+		ready := f.State.State == runtimeapi.PodSandboxState_SANDBOX_READY
+		filter.Ready = &ready
+	}
+	sbs, err := s.sandboxes.Match(ctx, filter)
 	if err != nil {
 		return nil, err
 	}
 	items := []*runtimeapi.PodSandbox{}
 	for _, sb := range sbs {
-		state := sandboxState(sb)
-		if f.GetState() != nil && f.State.State != state {
-			continue
-		}
 		items = append(items, &runtimeapi.PodSandbox{
 			Id:             sb.ID,
 			Metadata:       sandboxMetadata(sb),
-			State:          state,
+			State:          sandboxState(sb),
 			CreatedAt:      sb.CreatedAt.UnixNano(),
 			Labels:         sb.Labels,
 			Annotations:    sb.Annotations,
@@ -116,31 +129,6 @@ func (s *Server) listSandboxes(ctx context.Context, f *runtimeapi.PodSandboxFilt
 		})
 	}
 	return items, nil
-}
-
-// matchingSandboxes returns the sandboxes whose id starts with id and
-// whose labels include every label of selector (the filters' shared part).
-func (s *Server) matchingSandboxes(ctx context.Context, id string, selector map[string]string) ([]store.Sandbox, error) {
-	sbs, err := s.sandboxes.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []store.Sandbox
-	for _, sb := range sbs {
-		if strings.HasPrefix(sb.ID, id) && labelsMatch(sb.Labels, selector) {
-			out = append(out, sb)
-		}
-	}
-	return out, nil
-}
-
-func labelsMatch(labels, selector map[string]string) bool {
-	for k, v := range selector {
-		if got, ok := labels[k]; !ok || got != v {
-			return false
-		}
-	}
-	return true
 }
 
 func sendBatches[T any](items []T, send func([]T) error) error {

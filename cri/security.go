@@ -3,7 +3,6 @@ package cri
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -45,34 +44,23 @@ func seccompProfile(sec *runtimeapi.LinuxContainerSecurityContext) (kind, path s
 	return "", "", fmt.Errorf("seccomp profile %q: %w", sec.GetSeccompProfilePath(), errdefs.ErrInvalidArgument)
 }
 
-// hostHasAppArmor and hostHasSELinux say whether the host enforces them.
-func hostHasAppArmor() bool {
-	b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
-	return err == nil && strings.TrimSpace(string(b)) == "Y"
-}
-
-func hostHasSELinux() bool {
-	_, err := os.Stat("/sys/fs/selinux/enforce")
-	return err == nil
-}
-
 // checkLSMs accepts AppArmor and SELinux options. berth applies neither
 // yet: where the host enforces one and a confining profile is asked for,
 // that is an error rather than a silent downgrade; where the host has
 // none, the options cannot mean anything and are ignored with a warning,
 // as the kubelet's own admission does.
-func checkLSMs(ctx context.Context, sec *runtimeapi.LinuxContainerSecurityContext) error {
+func checkLSMs(ctx context.Context, sec *runtimeapi.LinuxContainerSecurityContext, host runtime.LSMs) error {
 	aa := sec.GetApparmor()
 	wantsAA := (aa != nil && aa.ProfileType != runtimeapi.SecurityProfile_Unconfined) ||
 		(sec.GetApparmorProfile() != "" && sec.GetApparmorProfile() != "unconfined")
 	if wantsAA {
-		if hostHasAppArmor() {
+		if host.AppArmor {
 			return fmt.Errorf("AppArmor profiles are not supported by berth yet: %w", errdefs.ErrNotImplemented)
 		}
 		berthlog.From(ctx).Warn("AppArmor profile requested but the host has no AppArmor; ignored")
 	}
 	if se := sec.GetSelinuxOptions(); se != nil && (se.User != "" || se.Role != "" || se.Type != "" || se.Level != "") {
-		if hostHasSELinux() {
+		if host.SELinux {
 			return fmt.Errorf("SELinux labels are not supported by berth yet: %w", errdefs.ErrNotImplemented)
 		}
 		berthlog.From(ctx).Warn("SELinux options given but the host has no SELinux; ignored")

@@ -26,8 +26,6 @@ type Config struct {
 	RuntimeHandlers []string
 	// SystemdCgroup says the cgroup driver is systemd (RuntimeConfig).
 	SystemdCgroup bool
-	// ContainersDir holds the containers' writable layers (ImageFsInfo).
-	ContainersDir string
 	// StateDir is reported as "stateDir" in Status's verbose info, where
 	// tools (critest) look for the directory of the containers' root file
 	// systems.
@@ -132,6 +130,3 @@ func (s *Server) Register(g *grpc.Server) {
 	runtimeapi.RegisterRuntimeServiceServer(g, s)
 	runtimeapi.RegisterImageServiceServer(g, s)
 }
-
-// containersDir holds the containers' writable layers.
-func (s *Server) containersDir() string { return s.cfg.ContainersDir }

@@ -53,7 +53,7 @@ func (s *Server) StreamContainerStats(req *runtimeapi.StreamContainerStatsReques
 }
 
 func (s *Server) listContainerStats(ctx context.Context, f *runtimeapi.ContainerStatsFilter) ([]*runtimeapi.ContainerStats, error) {
-	cs, err := s.matchingContainers(ctx, f.GetId(), f.GetPodSandboxId(), f.GetLabelSelector())
+	cs, err := s.containers.Match(ctx, runtime.ContainerFilter{IDPrefix: f.GetId(), SandboxIDPrefix: f.GetPodSandboxId(), Labels: f.GetLabelSelector(), Origin: store.OriginCRI})
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +107,7 @@ func (s *Server) StreamPodSandboxStats(req *runtimeapi.StreamPodSandboxStatsRequ
 }
 
 func (s *Server) listPodStats(ctx context.Context, f *runtimeapi.PodSandboxStatsFilter) ([]*runtimeapi.PodSandboxStats, error) {
-	sbs, err := s.matchingSandboxes(ctx, f.GetId(), f.GetLabelSelector())
+	sbs, err := s.sandboxes.Match(ctx, sandbox.Filter{IDPrefix: f.GetId(), Labels: f.GetLabelSelector(), Origin: store.OriginCRI})
 	if err != nil {
 		return nil, err
 	}

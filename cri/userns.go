@@ -70,3 +70,12 @@ func checkContainerUserNS(o *runtimeapi.UserNamespace, sb store.Sandbox) error {
 	}
 	return nil
 }
+
+// criIDMappings is the reverse of idMappings.
+func criIDMappings(in []specs.LinuxIDMapping) []*runtimeapi.IDMapping {
+	var out []*runtimeapi.IDMapping
+	for _, m := range in {
+		out = append(out, &runtimeapi.IDMapping{ContainerId: m.ContainerID, HostId: m.HostID, Length: m.Size})
+	}
+	return out
+}

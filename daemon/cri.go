@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -94,7 +93,6 @@ func criConfig(cfg config.Config) cri.Config {
 	return cri.Config{
 		RuntimeHandlers: handlers,
 		SystemdCgroup:   cfg.CgroupDriver == "systemd",
-		ContainersDir:   filepath.Join(cfg.Root, "containers"),
 		StateDir:        cfg.State,
 		Info:            cfg,
 	}

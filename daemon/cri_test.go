@@ -21,7 +21,7 @@ func TestCRIConfig(t *testing.T) {
 		t.Error("no config for Status's verbose info")
 	}
 	got.Info = nil
-	want := cri.Config{RuntimeHandlers: []string{"crun", "kata", "runc"}, SystemdCgroup: true, ContainersDir: "/r/containers", StateDir: "/s"}
+	want := cri.Config{RuntimeHandlers: []string{"crun", "kata", "runc"}, SystemdCgroup: true, StateDir: "/s"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}

@@ -25,10 +25,10 @@ import (
 
 // PID namespace modes of a container.
 const (
-	PIDContainer = "container" // its own
-	PIDPod       = "pod"       // the pod's (the infra process's)
-	PIDHost      = "host"
-	PIDTarget    = "target" // another container's, CreateRequest.PIDTarget
+	PIDContainer = store.NamespaceContainer // its own
+	PIDPod       = store.NamespacePod       // the pod's (the infra process's)
+	PIDHost      = store.NamespaceHost
+	PIDTarget    = store.NamespaceTarget // another container's, CreateRequest.PIDTarget
 )
 
 // CreateRequest describes a container, already translated from the CRI
@@ -37,16 +37,21 @@ type CreateRequest struct {
 	Name                string
 	Attempt             uint32
 	Labels, Annotations map[string]string
-	// Config is the front door's request as bytes, kept for status.
-	Config  []byte
-	Image   string
-	Sandbox store.Sandbox
+	// Origin is the front door that asks.
+	Origin store.Origin
+	// UniqueName is the container's entry in the name index (docker's
+	// --name); empty: the CRI's key (see Key).
+	UniqueName string
+	Image      string
+	Sandbox    store.Sandbox
 	// Command replaces the image's entrypoint, Args its cmd; Env (KEY=value)
 	// is added to the image's.
 	Command, Args, Env []string
 	WorkingDir         string
-	Mounts             []oci.Mount
-	Devices            []oci.Device
+	// Mounts are bind mounts; a host path that does not exist is made a
+	// directory, and symlinks in it are resolved at create.
+	Mounts  []oci.Mount
+	Devices []oci.Device
 	// LogPath is the absolute CRI log path ("" for none).
 	LogPath               string
 	TTY, Stdin, StdinOnce bool
@@ -55,7 +60,7 @@ type CreateRequest struct {
 	ReadonlyRootfs        bool
 	NoNewPrivileges       bool
 	CapAdd, CapDrop       []string
-	PIDMode               string
+	PIDMode               store.NamespaceMode
 	OOMScoreAdj           *int
 	Resources             *specs.LinuxResources
 	MaskedPaths, ROPaths  []string
@@ -99,19 +104,29 @@ type UserRequest struct {
 	StrictGroups bool
 }
 
-// Key is the CRI's unique container name within its sandbox.
+// Key is the container's entry in the name index: UniqueName, else the
+// CRI's unique container name within its sandbox.
 func (r CreateRequest) Key() string {
+	if r.UniqueName != "" {
+		return r.UniqueName
+	}
 	return fmt.Sprintf("%s_%s_%d", r.Name, r.Sandbox.ID, r.Attempt)
 }
 
 // Create creates a container (its process waits for Start) and returns its
-// id. A retry of a Create still in progress gets the same container.
+// id. A CRI retry of a Create still in progress gets the same container;
+// a name in use otherwise wraps errdefs.ErrAlreadyExists.
 func (m *Manager) Create(ctx context.Context, req CreateRequest) (string, error) {
 	if req.Name == "" {
 		return "", fmt.Errorf("container metadata needs a name: %w", errdefs.ErrInvalidArgument)
 	}
 	if !req.Sandbox.Ready() {
 		return "", fmt.Errorf("sandbox %s is not ready: %w", req.Sandbox.ID, errdefs.ErrFailedPrecondition)
+	}
+	if req.Origin == store.OriginDocker {
+		// A name in use is a conflict (the store's name index says so),
+		// never a retry to join: that is the kubelet's contract only.
+		return m.create(ctx, req)
 	}
 	return m.names.Create(ctx, req.Key(), func(ctx context.Context) (string, error) {
 		return m.create(ctx, req)
@@ -136,18 +151,20 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err
 		imageRef = img.RepoDigests[0]
 	}
 	id = idgen.New()
-	c := store.Container{
-		ID: id, SandboxID: req.Sandbox.ID, Name: req.Name, Attempt: req.Attempt, Key: req.Key(),
-		Labels: req.Labels, Annotations: req.Annotations, Config: req.Config,
-		Image: req.Image, ImageID: img.ID, ImageRef: imageRef, ChainID: img.ChainIDs[len(img.ChainIDs)-1],
-		RuntimeHandler: req.Sandbox.RuntimeHandler, LogPath: req.LogPath, StopSignal: cmp.Or(req.StopSignal, imgCfg.Config.StopSignal),
-		Dir: filepath.Join(m.rootDir, id), Bundle: filepath.Join(m.stateDir, id),
-		CreatedAt: time.Now().UTC(),
-	}
+	c := newRecord(id, req)
+	c.ImageID, c.ImageRef, c.ChainID = img.ID, imageRef, img.ChainIDs[len(img.ChainIDs)-1]
+	c.StopSignal = cmp.Or(req.StopSignal, imgCfg.Config.StopSignal)
+	c.Dir, c.Bundle = filepath.Join(m.rootDir, id), filepath.Join(m.stateDir, id)
 	log := m.log.With("container", id[:12], "name", req.Name, "sandbox", req.Sandbox.ID[:12])
-	// Recorded first (and a GC root from now on); Pid stays 0 until the
-	// runtime created the process, which tells recovery what to undo.
-	if err := m.db.Update(func(tx *store.Tx) error { return store.Put(tx, store.Containers, id, c) }); err != nil {
+	// Recorded first (and a GC root from now on), with its name; Pid
+	// stays 0 until the runtime created the process, which tells
+	// recovery what to undo.
+	if err := m.db.Update(func(tx *store.Tx) error {
+		if err := store.ReserveName(tx, store.ContainerNames, c.Key, id); err != nil {
+			return err
+		}
+		return store.Put(tx, store.Containers, id, c)
+	}); err != nil {
 		return "", err
 	}
 	defer func() {
@@ -166,6 +183,9 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err
 		defer idmap.UserNS.Close()
 	}
 	if err := m.mounts.Mount(m.rootfs(c), lowers, filepath.Join(c.Dir, "upper"), filepath.Join(c.Dir, "work"), idmap); err != nil {
+		return id, err
+	}
+	if req.Mounts, err = prepareBindSources(req.Mounts); err != nil {
 		return id, err
 	}
 	// The request's mounts win over the pod's own files at the same path:
@@ -427,7 +447,12 @@ func (m *Manager) destroy(ctx context.Context, c store.Container) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if err := m.db.Update(func(tx *store.Tx) error { return store.Delete(tx, store.Containers, c.ID) }); err != nil {
+	if err := m.db.Update(func(tx *store.Tx) error {
+		if err := store.ReleaseName(tx, store.ContainerNames, c.Key, c.ID); err != nil {
+			return err
+		}
+		return store.Delete(tx, store.Containers, c.ID)
+	}); err != nil {
 		return err
 	}
 	m.names.Release(c.Key, c.ID)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/moby/sys/signal"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/events"
@@ -125,7 +126,7 @@ func (m *Manager) recordExit(id string, st shimapi.ExitStatus, message string) {
 // Stop sends stopSignal, or else the container's own (recorded at
 // create: the request's, the image's STOPSIGNAL, else SIGTERM), waits up
 // to timeout, then kills it. Stopping a container that is not running
-// succeeds.
+// succeeds; an unknown id wraps errdefs.ErrNotFound.
 func (m *Manager) Stop(ctx context.Context, id string, timeout time.Duration, stopSignal string) error {
 	c, err := m.Get(ctx, id)
 	if err != nil {
@@ -172,13 +173,10 @@ func (m *Manager) waitExit(ctx context.Context, c store.Container, timeout time.
 	return true
 }
 
-// Remove deletes a container, killing it if it still runs. A container
-// that does not exist is not an error.
+// Remove deletes a container, killing it if it still runs. An unknown id
+// wraps errdefs.ErrNotFound (the CRI adapter treats that as done).
 func (m *Manager) Remove(ctx context.Context, id string) error {
 	c, err := m.Get(ctx, id)
-	if errors.Is(err, errdefs.ErrNotFound) {
-		return nil
-	}
 	if err != nil {
 		return err
 	}
@@ -190,6 +188,29 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	m.publish(events.Deleted, c)
 	return nil
 }
+
+// SignalName is the canonical name of a signal written as ParseSignal
+// reads it ("SIGTERM"; real-time signals as "SIGRTMIN+3" or "SIGRTMAX-1",
+// as glibc counts them from 34), or "" for "" or one it does not know.
+func SignalName(s string) string {
+	sig := int(ParseSignal(s, 0))
+	switch {
+	case sig == 0:
+		return ""
+	case sig == sigRTMin:
+		return "SIGRTMIN"
+	case sig == sigRTMax:
+		return "SIGRTMAX"
+	case sig > sigRTMin && sig <= sigRTMin+15:
+		return "SIGRTMIN+" + strconv.Itoa(sig-sigRTMin)
+	case sig > sigRTMin+15 && sig < sigRTMax:
+		return "SIGRTMAX-" + strconv.Itoa(sigRTMax-sig)
+	}
+	return unix.SignalName(syscall.Signal(sig))
+}
+
+// The real-time signals' range as glibc (and docker) number them.
+const sigRTMin, sigRTMax = 34, 64
 
 // ParseSignal reads a signal as docker writes it: "SIGTERM", "TERM",
 // "term", "15", an alias ("SIGIOT"), or a real-time signal ("SIGRTMIN+3",

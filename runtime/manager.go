@@ -129,12 +129,13 @@ func (m *Manager) Close() {
 	m.watchers.Wait()
 }
 
-// Get finds a container by id or unique id prefix.
+// Get finds a container by id, name (its Key in the name index) or
+// unique id prefix. None wraps errdefs.ErrNotFound.
 func (m *Manager) Get(ctx context.Context, id string) (store.Container, error) {
 	var c store.Container
 	err := m.db.View(func(tx *store.Tx) error {
 		var err error
-		c, err = store.GetByPrefix[store.Container](tx, store.Containers, id)
+		c, err = store.Lookup[store.Container](tx, store.Containers, store.ContainerNames, id)
 		return err
 	})
 	return c, err

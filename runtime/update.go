@@ -12,9 +12,11 @@ import (
 )
 
 // UpdateResources changes a container's cgroup limits through the OCI
-// runtime and records config (the front door's request with the new
-// resources), so status reports what is in force.
-func (m *Manager) UpdateResources(ctx context.Context, id string, res *specs.LinuxResources, config []byte) error {
+// runtime and records them, so status reports what is in force.
+func (m *Manager) UpdateResources(ctx context.Context, id string, res *specs.LinuxResources) error {
+	if res == nil {
+		return fmt.Errorf("no resources to update: %w", errdefs.ErrInvalidArgument)
+	}
 	c, err := m.Get(ctx, id)
 	if err != nil {
 		return err
@@ -37,6 +39,6 @@ func (m *Manager) UpdateResources(ctx context.Context, id string, res *specs.Lin
 	if err := rt.Update(ctx, c.ID, data); err != nil {
 		return fmt.Errorf("updating the resources of %s: %w", c.ID, err)
 	}
-	_, err = m.update(c.ID, func(c *store.Container) { c.Config = config })
+	_, err = m.update(c.ID, func(c *store.Container) { c.Resources = res })
 	return err
 }

@@ -13,8 +13,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-runtime/berth/cni"
 	"github.com/berth-runtime/berth/internal/events"
@@ -32,6 +35,19 @@ type Network interface {
 	Ready() error
 }
 
+// Containers is what the manager needs of the container service: a pod's
+// containers are stopped before it stops and removed before it goes, and
+// their figures are part of the pod's stats. runtime.Manager implements
+// it.
+type Containers interface {
+	Get(ctx context.Context, id string) (store.Container, error)
+	List(ctx context.Context) ([]store.Container, error)
+	Match(ctx context.Context, f runtime.ContainerFilter) ([]store.Container, error)
+	Stop(ctx context.Context, id string, timeout time.Duration, stopSignal string) error
+	Remove(ctx context.Context, id string) error
+	Stats(ctx context.Context, req runtime.StatsRequest) []runtime.ContainerStats
+}
+
 // NetworkWait is how long RunPodSandbox waits for the pod network to
 // become ready (a CNI config to appear) before it gives up with the
 // reason; the kubelet's own timeout is two minutes.
@@ -42,7 +58,8 @@ type Options struct {
 	DB       *store.DB
 	Network  Network
 	Launcher *runtime.Launcher
-	// Containers gives the figures of the pods' containers (stats.go).
+	// Containers are the pods' containers: stopped and removed with
+	// their pod, and their figures in the pod's stats.
 	Containers Containers
 	Host       oci.Host
 	// StateDir is berthd's state directory: sandboxes/, netns/, userns/
@@ -83,6 +100,9 @@ type Manager struct {
 
 // New prepares the directories and the infra root file system.
 func New(o Options) (*Manager, error) {
+	if o.Containers == nil {
+		return nil, fmt.Errorf("sandbox.New needs the container service")
+	}
 	m := &Manager{
 		db:          o.DB,
 		net:         o.Network,
@@ -151,12 +171,13 @@ func (m *Manager) lock(id string) func() {
 	return mu.(*sync.Mutex).Unlock
 }
 
-// Get finds a sandbox by id or unique id prefix.
+// Get finds a sandbox by id, name (its Key in the name index) or unique
+// id prefix. None wraps errdefs.ErrNotFound.
 func (m *Manager) Get(ctx context.Context, id string) (store.Sandbox, error) {
 	var sb store.Sandbox
 	err := m.db.View(func(tx *store.Tx) error {
 		var err error
-		sb, err = store.GetByPrefix[store.Sandbox](tx, store.Sandboxes, id)
+		sb, err = store.Lookup[store.Sandbox](tx, store.Sandboxes, store.SandboxNames, id)
 		return err
 	})
 	return sb, err
@@ -192,14 +213,55 @@ func (m *Manager) publish(kind events.Kind, id string) {
 	m.events.Publish(events.Event{Kind: kind, ID: id, SandboxID: id, Sandbox: true})
 }
 
-// UpdateConfig records a new config for the sandbox (the CRI's
-// UpdatePodSandboxResources: the kubelet has already resized the pod's
-// cgroups; the runtime keeps the config in step).
-func (m *Manager) UpdateConfig(ctx context.Context, id string, config []byte) error {
+// UpdateResources records the pod-level resources and overhead (the
+// CRI's UpdatePodSandboxResources: the kubelet has already resized the
+// pod's cgroups; the record keeps in step). A nil argument keeps what is
+// recorded.
+func (m *Manager) UpdateResources(ctx context.Context, id string, resources, overhead *specs.LinuxResources) error {
 	sb, err := m.Get(ctx, id)
 	if err != nil {
 		return err
 	}
-	_, err = m.update(sb.ID, func(s *store.Sandbox) { s.Config = config })
+	_, err = m.update(sb.ID, func(s *store.Sandbox) {
+		if resources != nil {
+			s.Resources = resources
+		}
+		if overhead != nil {
+			s.Overhead = overhead
+		}
+	})
 	return err
+}
+
+// Filter selects sandboxes for both front doors' list calls. Its zero
+// value selects every sandbox; each field set narrows it.
+type Filter struct {
+	// IDPrefix matches the start of the id (a full id only itself).
+	IDPrefix string
+	// Ready, when set, selects ready (true) or not-ready sandboxes.
+	Ready *bool
+	// Labels must all be present with these values.
+	Labels map[string]string
+	// Origin, when set, selects the sandboxes that front door made.
+	Origin store.Origin
+}
+
+// Matches reports whether f selects sb.
+func (f Filter) Matches(sb store.Sandbox) bool {
+	return strings.HasPrefix(sb.ID, f.IDPrefix) && (f.Ready == nil || sb.Ready() == *f.Ready) &&
+		store.LabelsMatch(sb.Labels, f.Labels) && (f.Origin == "" || sb.Origin == f.Origin)
+}
+
+// Match returns the sandboxes f selects, in id order.
+func (m *Manager) Match(ctx context.Context, f Filter) ([]store.Sandbox, error) {
+	var out []store.Sandbox
+	err := m.db.View(func(tx *store.Tx) error {
+		return store.ForEach(tx, store.Sandboxes, func(_ string, sb store.Sandbox) error {
+			if f.Matches(sb) {
+				out = append(out, sb)
+			}
+			return nil
+		})
+	})
+	return out, err
 }

@@ -30,34 +30,58 @@ type RunRequest struct {
 	Name, Namespace, UID string
 	Attempt              uint32
 	Labels, Annotations  map[string]string
-	// Config is the CRI request's config as bytes, kept for status.
-	Config         []byte
+	// Origin is the front door that asks.
+	Origin store.Origin
+	// UniqueName is the sandbox's entry in the name index; empty: the
+	// CRI's key (see Key).
+	UniqueName     string
 	RuntimeHandler string
-	Hostname       string
-	DNS            *podfiles.DNS
-	PortMappings   []cni.PortMapping
-	CgroupParent   string
+	// Hostname is the pod's host name; empty: the node's, as containerd
+	// and CRI-O do (the kubelet always sends one, cut to 63 bytes).
+	Hostname string
+	// LogDirectory is where the pod's containers log (recorded only).
+	LogDirectory string
+	DNS          *podfiles.DNS
+	PortMappings []cni.PortMapping
+	CgroupParent string
 	// HostNetwork, HostIPC, HostPID share the host's namespaces.
 	HostNetwork, HostIPC, HostPID bool
-	Sysctls                       map[string]string
+	// SharedPID records that the pod's containers share one PID
+	// namespace (each container's own request decides).
+	SharedPID bool
+	Sysctls   map[string]string
 	// UIDMap and GIDMap, when set, give the pod a user namespace with
 	// these mappings (see userns.Validate), shared by its containers.
 	UIDMap, GIDMap []specs.LinuxIDMapping
+	// Resources and Overhead are the pod-level resources the
+	// orchestrator applies to the pod's cgroup (recorded only).
+	Resources, Overhead *specs.LinuxResources
 }
 
-// Key is the CRI's unique pod name.
+// Key is the sandbox's entry in the name index: UniqueName, else the
+// CRI's unique pod name.
 func (r RunRequest) Key() string {
+	if r.UniqueName != "" {
+		return r.UniqueName
+	}
 	return fmt.Sprintf("%s_%s_%s_%d", r.Name, r.Namespace, r.UID, r.Attempt)
 }
 
-// Run creates and starts a sandbox and returns its id. A retry of a Run
-// that is still in progress gets the same sandbox (see namereg).
+// Run creates and starts a sandbox and returns its id. A CRI retry of a
+// Run that is still in progress gets the same sandbox (see namereg); a
+// name in use otherwise wraps errdefs.ErrAlreadyExists.
 func (m *Manager) Run(ctx context.Context, req RunRequest) (string, error) {
 	if req.Name == "" || req.Namespace == "" || req.UID == "" {
 		return "", fmt.Errorf("sandbox metadata needs name, namespace and uid: %w", errdefs.ErrInvalidArgument)
 	}
 	if _, err := m.launcher.Runtime(req.RuntimeHandler); err != nil {
 		return "", err
+	}
+	if req.Hostname == "" {
+		req.Hostname, _ = os.Hostname()
+	}
+	if len(req.Hostname) > 64 {
+		return "", fmt.Errorf("hostname %q is longer than 64 bytes: %w", req.Hostname, errdefs.ErrInvalidArgument)
 	}
 	if req.UIDMap != nil || req.GIDMap != nil {
 		if err := userns.Validate(req.UIDMap, req.GIDMap); err != nil {
@@ -66,6 +90,10 @@ func (m *Manager) Run(ctx context.Context, req RunRequest) (string, error) {
 		if req.HostNetwork || req.HostIPC || req.HostPID {
 			return "", fmt.Errorf("a pod with a user namespace cannot share the host's network, IPC or PID namespace: %w", errdefs.ErrInvalidArgument)
 		}
+	}
+	if req.Origin == store.OriginDocker {
+		// A name in use is a conflict, never a retry to join.
+		return m.run(ctx, req)
 	}
 	return m.names.Create(ctx, req.Key(), func(ctx context.Context) (string, error) {
 		return m.run(ctx, req)
@@ -80,16 +108,16 @@ func (m *Manager) run(ctx context.Context, req RunRequest) (id string, err error
 	}
 	id = idgen.New()
 	log := m.log.With("sandbox", id[:12], "pod", req.Namespace+"/"+req.Name)
-	sb := store.Sandbox{
-		ID: id, Name: req.Name, Namespace: req.Namespace, UID: req.UID, Attempt: req.Attempt,
-		Key: req.Key(), Labels: req.Labels, Annotations: req.Annotations, Config: req.Config,
-		RuntimeHandler: req.RuntimeHandler, Dir: filepath.Join(m.dir, id),
-		HostNetwork: req.HostNetwork, CgroupParent: req.CgroupParent,
-		CreatedAt: time.Now().UTC(),
-	}
-	// The record goes first: if berthd dies half way, recovery finds it
-	// without ReadyAt and undoes whatever was done.
-	if err := m.db.Update(func(tx *store.Tx) error { return store.Put(tx, store.Sandboxes, id, sb) }); err != nil {
+	sb := newRecord(id, req)
+	sb.Dir = filepath.Join(m.dir, id)
+	// The record goes first, with its name: if berthd dies half way,
+	// recovery finds it without ReadyAt and undoes whatever was done.
+	if err := m.db.Update(func(tx *store.Tx) error {
+		if err := store.ReserveName(tx, store.SandboxNames, sb.Key, id); err != nil {
+			return err
+		}
+		return store.Put(tx, store.Sandboxes, id, sb)
+	}); err != nil {
 		return "", err
 	}
 	defer func() {
@@ -172,6 +200,30 @@ func (m *Manager) run(ctx context.Context, req RunRequest) (id string, err error
 	m.publish(events.Started, id)
 	log.Info("sandbox ready", "ips", sb.IPs, "infra", sb.InfraPid)
 	return id, nil
+}
+
+// newRecord is the sandbox's record as the request describes it, in
+// neutral terms both front doors read back.
+func newRecord(id string, req RunRequest) store.Sandbox {
+	sb := store.Sandbox{
+		ID: id, Name: req.Name, Namespace: req.Namespace, UID: req.UID, Attempt: req.Attempt,
+		Key: req.Key(), Origin: req.Origin, Labels: req.Labels, Annotations: req.Annotations,
+		Hostname: req.Hostname, LogDirectory: req.LogDirectory,
+		RuntimeHandler: req.RuntimeHandler, CgroupParent: req.CgroupParent,
+		HostNetwork: req.HostNetwork, HostIPC: req.HostIPC, HostPID: req.HostPID, SharedPID: req.SharedPID,
+		Sysctls:   req.Sysctls,
+		Resources: req.Resources, Overhead: req.Overhead,
+		CreatedAt: time.Now().UTC(),
+	}
+	if d := req.DNS; d != nil {
+		sb.DNS = &store.DNS{Servers: d.Servers, Searches: d.Searches, Options: d.Options}
+	}
+	for _, p := range req.PortMappings {
+		sb.PortMappings = append(sb.PortMappings, store.PortMapping{
+			HostPort: p.HostPort, ContainerPort: p.ContainerPort, Protocol: p.Protocol, HostIP: p.HostIP,
+		})
+	}
+	return sb
 }
 
 // newNetNS creates and pins the pod's network namespace, inside a user

@@ -27,13 +27,6 @@ import (
 // they are read when asked for; rates is the caller's previous CPU sample
 // per container and per pod ("pod/<id>"), nil for none.
 
-// Containers is what the sandbox manager needs of the container manager.
-type Containers interface {
-	Get(ctx context.Context, id string) (store.Container, error)
-	List(ctx context.Context) ([]store.Container, error)
-	Stats(ctx context.Context, req runtime.StatsRequest) []runtime.ContainerStats
-}
-
 // PodStats are a pod's figures: its cgroup (the parent the kubelet gave,
 // else the sum of the infra process's and the containers' cgroups), its
 // network and its containers.

@@ -3,7 +3,6 @@ package sandbox
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -13,7 +12,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
-	"github.com/berth-runtime/berth/runtime"
 	"github.com/berth-runtime/berth/runtime/cgroupstats"
 	"github.com/berth-runtime/berth/store"
 )
@@ -59,33 +57,6 @@ func TestAddSamples(t *testing.T) {
 	}
 }
 
-// fakeContainers answers with the containers it holds and records the
-// stats requests it gets.
-type fakeContainers struct {
-	cs   []store.Container
-	reqs []runtime.StatsRequest
-}
-
-func (f *fakeContainers) Get(ctx context.Context, id string) (store.Container, error) {
-	for _, c := range f.cs {
-		if c.ID == id {
-			return c, nil
-		}
-	}
-	return store.Container{}, fmt.Errorf("container %q: %w", id, errdefs.ErrNotFound)
-}
-
-func (f *fakeContainers) List(ctx context.Context) ([]store.Container, error) { return f.cs, nil }
-
-func (f *fakeContainers) Stats(ctx context.Context, req runtime.StatsRequest) []runtime.ContainerStats {
-	f.reqs = append(f.reqs, req)
-	out := make([]runtime.ContainerStats, len(req.Containers))
-	for i, c := range req.Containers {
-		out[i] = runtime.ContainerStats{Container: c}
-	}
-	return out
-}
-
 // TestStatsPassPodContext checks that the sandbox manager gives runtime
 // each container's pod cgroup parent and only the pod's own containers:
 // runtime no longer reads sandbox records, so a wrong parent here would
@@ -109,7 +80,7 @@ func TestStatsPassPodContext(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	fake := &fakeContainers{cs: []store.Container{
+	fake := &fakeContainers{all: []store.Container{
 		{ID: "c1", SandboxID: "pa"}, {ID: "c2", SandboxID: "pb"}, {ID: "c3", SandboxID: "gone"}, {ID: "c4", SandboxID: "pa"},
 	}}
 	m := &Manager{db: db, containers: fake, log: slog.New(slog.DiscardHandler)}
@@ -147,7 +118,7 @@ func TestStatsPassPodContext(t *testing.T) {
 		t.Errorf("ContainerStats(nosuch) = %v, want NotFound", err)
 	}
 
-	sts, err := m.ListContainerStats(ctx, fake.cs[:2], rates)
+	sts, err := m.ListContainerStats(ctx, fake.all[:2], rates)
 	if err != nil || len(sts) != 2 {
 		t.Fatalf("ListContainerStats = %d, %v", len(sts), err)
 	}

@@ -12,35 +12,54 @@ import (
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/events"
 	"github.com/berth-runtime/berth/internal/netns"
+	"github.com/berth-runtime/berth/runtime"
 	"github.com/berth-runtime/berth/runtime/rootfs"
 	"github.com/berth-runtime/berth/store"
 )
 
-// Stop stops the infra process and detaches the network. The caller stops
-// the pod's containers first. It is idempotent, works on half-made
-// sandboxes, and a sandbox that does not exist is not an error (the CRI
-// requires it).
+// Stop kills the pod's containers (at once: the CRI gives them no grace
+// period here), then stops the infra process and detaches the network.
+// It is idempotent and works on half-made sandboxes; an unknown id wraps
+// errdefs.ErrNotFound (the CRI adapter treats that as done).
 func (m *Manager) Stop(ctx context.Context, id string) error {
-	return m.teardownByID(ctx, id, false)
-}
-
-// Remove stops the sandbox if needed and deletes every trace of it. The
-// caller removes the pod's containers first.
-func (m *Manager) Remove(ctx context.Context, id string) error {
-	return m.teardownByID(ctx, id, true)
-}
-
-// teardownByID resolves id (or a unique prefix) and tears the sandbox
-// down; an unknown id is not an error.
-func (m *Manager) teardownByID(ctx context.Context, id string, remove bool) error {
 	sb, err := m.Get(ctx, id)
-	if errors.Is(err, errdefs.ErrNotFound) {
-		return nil
-	}
 	if err != nil {
 		return err
 	}
-	return m.teardown(ctx, sb.ID, remove)
+	if err := m.eachContainer(ctx, sb.ID, func(ctx context.Context, cid string) error {
+		return m.containers.Stop(ctx, cid, 0, "")
+	}); err != nil {
+		return err
+	}
+	return m.teardown(ctx, sb.ID, false)
+}
+
+// Remove removes the pod's containers, stops the sandbox if needed and
+// deletes every trace of it. An unknown id wraps errdefs.ErrNotFound.
+func (m *Manager) Remove(ctx context.Context, id string) error {
+	sb, err := m.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := m.eachContainer(ctx, sb.ID, m.containers.Remove); err != nil {
+		return err
+	}
+	return m.teardown(ctx, sb.ID, true)
+}
+
+// eachContainer applies fn to every container of the sandbox; one that
+// is gone meanwhile is skipped.
+func (m *Manager) eachContainer(ctx context.Context, sandboxID string, fn func(ctx context.Context, id string) error) error {
+	cs, err := m.containers.Match(ctx, runtime.ContainerFilter{SandboxIDPrefix: sandboxID})
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if err := fn(ctx, c.ID); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+			return fmt.Errorf("container %s: %w", c.ID, err)
+		}
+	}
+	return nil
 }
 
 // teardown undoes a sandbox step by step, each step safe to repeat, and
@@ -104,7 +123,12 @@ func (m *Manager) teardown(ctx context.Context, id string, remove bool) error {
 	if err := os.RemoveAll(sb.Dir); err != nil {
 		return err
 	}
-	if err := m.db.Update(func(tx *store.Tx) error { return store.Delete(tx, store.Sandboxes, id) }); err != nil {
+	if err := m.db.Update(func(tx *store.Tx) error {
+		if err := store.ReleaseName(tx, store.SandboxNames, sb.Key, id); err != nil {
+			return err
+		}
+		return store.Delete(tx, store.Sandboxes, id)
+	}); err != nil {
 		return err
 	}
 	m.names.Release(sb.Key, id)

@@ -7,6 +7,53 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
+// Records keep berth's own neutral terms, never one front door's wire
+// format: the CRI adapter and the docker side both build their views (CRI
+// status, docker inspect) from these fields, and both can make objects
+// the other shows.
+
+// Origin is the front door that made a sandbox or container.
+type Origin string
+
+// The front doors.
+const (
+	OriginCRI    Origin = "cri"
+	OriginDocker Origin = "docker"
+)
+
+// NamespaceMode says whose namespace a container's process joins.
+type NamespaceMode string
+
+// Namespace modes. The zero value is NamespaceContainer.
+const (
+	// NamespaceContainer is the container's own.
+	NamespaceContainer NamespaceMode = "container"
+	// NamespacePod is the pod's, held by its infra process.
+	NamespacePod NamespaceMode = "pod"
+	// NamespaceHost is the host's.
+	NamespaceHost NamespaceMode = "host"
+	// NamespaceTarget is another container's (Container.PIDTarget).
+	NamespaceTarget NamespaceMode = "target"
+)
+
+// DNS is a pod's resolver configuration; nil in a record means the
+// host's resolv.conf.
+type DNS struct {
+	Servers  []string `json:"servers,omitempty"`
+	Searches []string `json:"searches,omitempty"`
+	Options  []string `json:"options,omitempty"`
+}
+
+// PortMapping publishes a pod's port on the host.
+type PortMapping struct {
+	HostPort      int32 `json:"hostPort"`
+	ContainerPort int32 `json:"containerPort"`
+	// Protocol is "tcp", "udp" or "sctp" (lower case).
+	Protocol string `json:"protocol"`
+	// HostIP limits the mapping to one host address; empty: all.
+	HostIP string `json:"hostIP,omitempty"`
+}
+
 // Sandbox is a pod sandbox. Its state is derived from its timestamps:
 //
 //	            ReadyAt set            StoppedAt set
@@ -22,20 +69,34 @@ type Sandbox struct {
 	Namespace string `json:"namespace"`
 	UID       string `json:"uid"`
 	Attempt   uint32 `json:"attempt"`
-	// Key is the unique name (name_namespace_uid_attempt) the CRI forbids
-	// twice.
+	// Key is the sandbox's entry in the name index (SandboxNames): for
+	// the CRI the unique name_namespace_uid_attempt it forbids twice.
 	Key         string            `json:"key"`
+	Origin      Origin            `json:"origin"`
 	Labels      map[string]string `json:"labels,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
-	// Config is the CRI PodSandboxConfig as protobuf bytes.
-	Config         []byte `json:"config"`
-	RuntimeHandler string `json:"runtimeHandler,omitempty"`
+	// Hostname is the pod's host name as asked for (host-network pods
+	// get the node's).
+	Hostname string `json:"hostname,omitempty"`
+	// LogDirectory is where the pod's containers' logs go; a container's
+	// relative log path is joined to it.
+	LogDirectory   string        `json:"logDirectory,omitempty"`
+	DNS            *DNS          `json:"dns,omitempty"`
+	PortMappings   []PortMapping `json:"portMappings,omitempty"`
+	RuntimeHandler string        `json:"runtimeHandler,omitempty"`
 	// Dir holds the pod's files (hostname, hosts, resolv.conf) and bundle.
 	Dir string `json:"dir"`
 	// NetNS is the pinned network namespace; empty for host network.
-	NetNS       string   `json:"netns,omitempty"`
-	HostNetwork bool     `json:"hostNetwork,omitempty"`
-	IPs         []string `json:"ips,omitempty"`
+	NetNS string `json:"netns,omitempty"`
+	// HostNetwork, HostIPC and HostPID: the pod uses the host's
+	// namespace. SharedPID: its containers share one PID namespace by
+	// default (the CRI's POD mode for the pod).
+	HostNetwork bool              `json:"hostNetwork,omitempty"`
+	HostIPC     bool              `json:"hostIPC,omitempty"`
+	HostPID     bool              `json:"hostPID,omitempty"`
+	SharedPID   bool              `json:"sharedPID,omitempty"`
+	Sysctls     map[string]string `json:"sysctls,omitempty"`
+	IPs         []string          `json:"ips,omitempty"`
 	// NetworkAttached says CNI ADD may have run, so DEL must.
 	NetworkAttached bool `json:"networkAttached,omitempty"`
 	// UserNS is the pinned user namespace of a pod with one (the CRI's
@@ -45,6 +106,10 @@ type Sandbox struct {
 	UIDMap       []specs.LinuxIDMapping `json:"uidMap,omitempty"`
 	GIDMap       []specs.LinuxIDMapping `json:"gidMap,omitempty"`
 	CgroupParent string                 `json:"cgroupParent,omitempty"`
+	// Resources and Overhead are the pod-level resources the orchestrator
+	// applied to the pod's cgroup (recorded, not enforced by berth).
+	Resources *specs.LinuxResources `json:"resources,omitempty"`
+	Overhead  *specs.LinuxResources `json:"overhead,omitempty"`
 	// InfraPid is the pod's infra (pause) process; ShimPid its monitor.
 	InfraPid  int       `json:"infraPid,omitempty"`
 	ShimPid   int       `json:"shimPid,omitempty"`
@@ -56,6 +121,76 @@ type Sandbox struct {
 // Ready reports whether the sandbox is in the ready state.
 func (s Sandbox) Ready() bool { return !s.ReadyAt.IsZero() && s.StoppedAt.IsZero() }
 
+// Process is what a container runs, as requested (before it is merged
+// with the image's entrypoint, cmd, env and working directory).
+type Process struct {
+	// Command replaces the image's entrypoint, Args its cmd.
+	Command []string `json:"command,omitempty"`
+	Args    []string `json:"args,omitempty"`
+	// Env (KEY=value) is added to the image's.
+	Env        []string `json:"env,omitempty"`
+	WorkingDir string   `json:"workingDir,omitempty"`
+	TTY        bool     `json:"tty,omitempty"`
+	Stdin      bool     `json:"stdin,omitempty"`
+	StdinOnce  bool     `json:"stdinOnce,omitempty"`
+}
+
+// Mount is a container's mount as requested: a host path, or an image
+// (or a path inside one) mounted read-only.
+type Mount struct {
+	Destination string `json:"destination"`
+	// Source is the host path of a bind mount, as given (symlinks are
+	// resolved when the container is created, not here).
+	Source string `json:"source,omitempty"`
+	// Image and ImageSubPath name an image volume instead.
+	Image        string `json:"image,omitempty"`
+	ImageSubPath string `json:"imageSubPath,omitempty"`
+	ReadOnly     bool   `json:"readOnly,omitempty"`
+	// RecursiveReadOnly makes every mount below Source read-only too.
+	RecursiveReadOnly bool `json:"recursiveReadOnly,omitempty"`
+	// Propagation is "rprivate" (the default when empty), "rslave" or
+	// "rshared".
+	Propagation string `json:"propagation,omitempty"`
+}
+
+// Device is a host device given to a container.
+type Device struct {
+	HostPath      string `json:"hostPath"`
+	ContainerPath string `json:"containerPath"`
+	// Permissions: some of "rwm".
+	Permissions string `json:"permissions,omitempty"`
+}
+
+// User is who a container's process was asked to run as: a uid (and
+// gid), a user name, or with neither the image's USER. The resolved
+// identity is Container.UID/GID/Groups.
+type User struct {
+	UID                *int64  `json:"uid,omitempty"`
+	Username           string  `json:"username,omitempty"`
+	GID                *int64  `json:"gid,omitempty"`
+	SupplementalGroups []int64 `json:"supplementalGroups,omitempty"`
+	// StrictGroups: only GID and SupplementalGroups, not the image's
+	// /etc/group membership.
+	StrictGroups bool `json:"strictGroups,omitempty"`
+}
+
+// Security is a container's security settings as requested.
+type Security struct {
+	Privileged      bool     `json:"privileged,omitempty"`
+	ReadonlyRootfs  bool     `json:"readonlyRootfs,omitempty"`
+	NoNewPrivileges bool     `json:"noNewPrivileges,omitempty"`
+	CapAdd          []string `json:"capAdd,omitempty"`
+	CapDrop         []string `json:"capDrop,omitempty"`
+	// MaskedPaths and ReadonlyPaths: nil means berth's defaults, empty
+	// means none (so no omitempty).
+	MaskedPaths   []string `json:"maskedPaths"`
+	ReadonlyPaths []string `json:"readonlyPaths"`
+	// SeccompProfile is "", "unconfined", "runtime/default" or
+	// "localhost" with SeccompPath naming the profile file.
+	SeccompProfile string `json:"seccompProfile,omitempty"`
+	SeccompPath    string `json:"seccompPath,omitempty"`
+}
+
 // Container is a container of a sandbox. Its state is derived from its
 // timestamps: created (CreatedAt only), running (StartedAt), exited
 // (FinishedAt).
@@ -64,12 +199,27 @@ type Container struct {
 	SandboxID string `json:"sandboxID"`
 	Name      string `json:"name"`
 	Attempt   uint32 `json:"attempt"`
-	// Key is the unique name (name_sandboxkey_attempt).
+	// Key is the container's entry in the name index (ContainerNames):
+	// for the CRI the unique name_sandboxid_attempt.
 	Key         string            `json:"key"`
+	Origin      Origin            `json:"origin"`
 	Labels      map[string]string `json:"labels,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
-	// Config is the CRI ContainerConfig as protobuf bytes.
-	Config []byte `json:"config"`
+	Process     Process           `json:"process"`
+	User        User              `json:"user"`
+	Mounts      []Mount           `json:"mounts,omitempty"`
+	Devices     []Device          `json:"devices,omitempty"`
+	// Resources are the cgroup limits in force (as created, then as
+	// last updated); nil: none asked for.
+	Resources   *specs.LinuxResources `json:"resources,omitempty"`
+	OOMScoreAdj *int                  `json:"oomScoreAdj,omitempty"`
+	Security    Security              `json:"security"`
+	// PIDMode is whose PID namespace the container uses; PIDTarget the
+	// container whose namespace it joins in NamespaceTarget mode.
+	// HostIPC: the host's IPC namespace instead of the pod's.
+	PIDMode   NamespaceMode `json:"pidMode,omitempty"`
+	PIDTarget string        `json:"pidTarget,omitempty"`
+	HostIPC   bool          `json:"hostIPC,omitempty"`
 	// Image is the name the request gave; ImageID the resolved image;
 	// ImageRef the repo digest reported back (or the ID).
 	Image    string        `json:"image"`
@@ -80,7 +230,8 @@ type Container struct {
 	// VolumeChainIDs are the images mounted as volumes (GC roots too).
 	VolumeChainIDs []digest.Digest `json:"volumeChainIDs,omitempty"`
 	RuntimeHandler string          `json:"runtimeHandler,omitempty"`
-	LogPath        string          `json:"logPath,omitempty"`
+	// LogPath is the absolute path of the container's log ("": none).
+	LogPath string `json:"logPath,omitempty"`
 	// StopSignal is what Stop sends first: the request's, else the
 	// image's STOPSIGNAL; empty means SIGTERM.
 	StopSignal string `json:"stopSignal,omitempty"`
@@ -100,4 +251,15 @@ type Container struct {
 	ExitCode   int32     `json:"exitCode"`
 	Reason     string    `json:"reason,omitempty"`
 	Message    string    `json:"message,omitempty"`
+}
+
+// LabelsMatch reports whether labels include every label of selector
+// (an empty selector matches all), the list filters' label rule.
+func LabelsMatch(labels, selector map[string]string) bool {
+	for k, v := range selector {
+		if got, ok := labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
 }

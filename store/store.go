@@ -19,8 +19,10 @@ import (
 	"github.com/berth-runtime/berth/internal/errdefs"
 )
 
-// SchemaVersion is the version of the records this berth writes.
-const SchemaVersion = 1
+// SchemaVersion is the version of the records this berth writes. Version
+// 1 kept the CRI's request protobuf in sandbox and container records;
+// version 2 keeps neutral fields and the name indexes (migrate.go).
+const SchemaVersion = 2
 
 // Bucket names one kind of record.
 type Bucket string
@@ -38,9 +40,14 @@ const (
 	Sandboxes Bucket = "sandboxes"
 	// Containers: container ID → Container.
 	Containers Bucket = "containers"
+	// SandboxNames and ContainerNames are the name indexes of both front
+	// doors: a unique name (Sandbox.Key, Container.Key) → ID, written in
+	// the same transaction as the record.
+	SandboxNames   Bucket = "sandbox-names"
+	ContainerNames Bucket = "container-names"
 )
 
-var allBuckets = []Bucket{bucketMeta, Images, ImageNames, Snapshots, Sandboxes, Containers}
+var allBuckets = []Bucket{bucketMeta, Images, ImageNames, Snapshots, Sandboxes, Containers, SandboxNames, ContainerNames}
 
 // ErrLocked is returned by Open when another process holds the database.
 var ErrLocked = errors.New("metadata database is in use by another process")
@@ -91,7 +98,22 @@ func (db *DB) init() error {
 			return fmt.Errorf("schema version %d was written by a newer berth (this one knows %d): %w",
 				have, SchemaVersion, errdefs.ErrFailedPrecondition)
 		}
-		return nil
+		if have == SchemaVersion {
+			return nil
+		}
+		// Every step in this one transaction: a crash or an error leaves
+		// the database as the older berth wrote it.
+		t := &Tx{tx}
+		for v := have; v < SchemaVersion; v++ {
+			step, ok := migrations[v]
+			if !ok {
+				return fmt.Errorf("no migration from schema version %d: %w", v, errdefs.ErrFailedPrecondition)
+			}
+			if err := step(t); err != nil {
+				return fmt.Errorf("migrating the records from schema version %d to %d: %w", v, v+1, err)
+			}
+		}
+		return meta.Put([]byte("schema"), []byte(fmt.Sprint(SchemaVersion)))
 	})
 }
 
@@ -190,4 +212,40 @@ func GetByPrefix[T any](tx *Tx, b Bucket, id string) (T, error) {
 	default:
 		return zero, fmt.Errorf("%s id prefix %q is ambiguous: %w", b, id, errdefs.ErrInvalidArgument)
 	}
+}
+
+// ReserveName records in the name index b that name belongs to id, in
+// the caller's transaction (so the name and its record are written, or
+// not, together). A name held by another id wraps errdefs.ErrAlreadyExists.
+func ReserveName(tx *Tx, b Bucket, name, id string) error {
+	if name == "" {
+		return fmt.Errorf("empty name in %s: %w", b, errdefs.ErrInvalidArgument)
+	}
+	bk := tx.tx.Bucket([]byte(b))
+	if holder := bk.Get([]byte(name)); holder != nil && string(holder) != id {
+		return fmt.Errorf("name %q is already in use by %s: %w", name, holder, errdefs.ErrAlreadyExists)
+	}
+	return bk.Put([]byte(name), []byte(id))
+}
+
+// ReleaseName frees name in the name index b if id holds it.
+func ReleaseName(tx *Tx, b Bucket, name, id string) error {
+	bk := tx.tx.Bucket([]byte(b))
+	if holder := bk.Get([]byte(name)); holder != nil && string(holder) == id {
+		return bk.Delete([]byte(name))
+	}
+	return nil
+}
+
+// Lookup decodes the record of bucket records that ref names, as docker
+// resolves names: a full id, else a name in the name index names, else a
+// unique id prefix (see GetByPrefix).
+func Lookup[T any](tx *Tx, records, names Bucket, ref string) (T, error) {
+	if ref != "" && Has(tx, records, ref) {
+		return Get[T](tx, records, ref)
+	}
+	if id := tx.tx.Bucket([]byte(names)).Get([]byte(ref)); ref != "" && id != nil {
+		return Get[T](tx, records, string(id))
+	}
+	return GetByPrefix[T](tx, records, ref)
 }

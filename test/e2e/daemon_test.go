@@ -29,6 +29,8 @@ type daemon struct {
 	State  string
 	Socket string
 	Config string
+	// Bin is the berthd to run; empty: BERTH_BIN's.
+	Bin    string
 	cmd    *exec.Cmd
 	pid    int
 	exited chan error
@@ -55,6 +57,12 @@ func berthBin(t *testing.T, name string) string {
 // config lines, and stops it when the test ends.
 func newDaemon(t *testing.T, extraConfig string) *daemon {
 	t.Helper()
+	return newDaemonBin(t, extraConfig, "")
+}
+
+// newDaemonBin is newDaemon running the berthd at bin (empty: BERTH_BIN's).
+func newDaemonBin(t *testing.T, extraConfig, bin string) *daemon {
+	t.Helper()
 	testutil.RequiresRoot(t)
 	dir := t.TempDir()
 	// Searchable by anyone, as /var/lib and /run are: containers in a
@@ -67,6 +75,7 @@ func newDaemon(t *testing.T, extraConfig string) *daemon {
 		State:  filepath.Join(dir, "state"),
 		Socket: filepath.Join(dir, "state", "berth.sock"),
 		Config: filepath.Join(dir, "config.toml"),
+		Bin:    bin,
 	}
 	cfg := fmt.Sprintf("root = %q\nstate = %q\nlog_level = \"debug\"\n%s\n", d.Root, d.State, extraConfig)
 	if !strings.Contains(extraConfig, "[cni]") {
@@ -100,7 +109,11 @@ func (d *daemon) Start() {
 	if d.logs == nil {
 		d.logs = &testutil.SyncBuffer{}
 	}
-	d.cmd = exec.Command(berthBin(t, "berthd"), "--config", d.Config)
+	bin := d.Bin
+	if bin == "" {
+		bin = berthBin(t, "berthd")
+	}
+	d.cmd = exec.Command(bin, "--config", d.Config)
 	d.cmd.Stdout = d.logs
 	d.cmd.Stderr = d.logs
 	if err := d.cmd.Start(); err != nil {

@@ -1,0 +1,39 @@
+package runtime
+
+import (
+	"os"
+	"strings"
+
+	"github.com/berth-runtime/berth/imageservice/snapshot"
+)
+
+// LSMs says which Linux security modules the host enforces; a front door
+// refuses a confining profile berth cannot apply where one does, and
+// ignores it where none does.
+type LSMs struct {
+	AppArmor, SELinux bool
+}
+
+// HostLSMs probes the host's security modules.
+func HostLSMs() LSMs {
+	b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
+	aa := err == nil && strings.TrimSpace(string(b)) == "Y"
+	_, err = os.Stat("/sys/fs/selinux/enforce")
+	return LSMs{AppArmor: aa, SELinux: err == nil}
+}
+
+// LayersUsage is the disk use of all the containers' writable layers.
+type LayersUsage struct {
+	// Mountpoint is the directory that holds them.
+	Mountpoint    string
+	Bytes, Inodes int64
+}
+
+// WritableLayersUsage measures the containers' writable layers (the
+// CRI's container file system, docker's "system df").
+func (m *Manager) WritableLayersUsage() (LayersUsage, error) {
+	u := LayersUsage{Mountpoint: m.rootDir}
+	var err error
+	u.Bytes, u.Inodes, err = snapshot.Usage(m.rootDir)
+	return u, err
+}
