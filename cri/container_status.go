@@ -87,7 +87,7 @@ func (s *Server) StreamContainers(req *runtimeapi.StreamContainersRequest, strea
 
 func (s *Server) listContainers(ctx context.Context, f *runtimeapi.ContainerFilter) ([]*runtimeapi.Container, error) {
 	// Only the CRI's own: the kubelet kills what it did not create.
-	filter := runtime.ContainerFilter{IDPrefix: f.GetId(), SandboxIDPrefix: f.GetPodSandboxId(), Labels: f.GetLabelSelector(), Origin: store.OriginCRI}
+	filter := runtime.ContainerFilter{IDPrefix: f.GetId(), SandboxIDPrefix: f.GetPodSandboxId(), Labels: f.GetLabelSelector(), Origin: store.OriginCRI, Made: true}
 	if f.GetState() != nil {
 		st := runtimeState(f.State.State)
 		filter.State = &st

@@ -8,6 +8,7 @@ import (
 
 	"github.com/berth-runtime/berth/internal/events"
 	"github.com/berth-runtime/berth/runtime"
+	"github.com/berth-runtime/berth/store"
 )
 
 var eventTypes = map[events.Kind]runtimeapi.ContainerEventType{
@@ -41,6 +42,9 @@ func (s *Server) GetContainerEvents(req *runtimeapi.GetEventsRequest, stream run
 			return ctx.Err()
 		}
 		for _, e := range evs {
+			if e.Origin != string(store.OriginCRI) {
+				continue // the kubelet must not see (and kill) docker's
+			}
 			if err := stream.Send(s.eventResponses.get(e.Seq, func() *runtimeapi.ContainerEventResponse {
 				return s.eventResponse(ctx, e)
 			})); err != nil {

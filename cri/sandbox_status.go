@@ -107,7 +107,7 @@ func (s *Server) StreamPodSandboxes(req *runtimeapi.StreamPodSandboxesRequest, s
 
 func (s *Server) listSandboxes(ctx context.Context, f *runtimeapi.PodSandboxFilter) ([]*runtimeapi.PodSandbox, error) {
 	// Only the CRI's own: the kubelet kills what it did not create.
-	filter := sandbox.Filter{IDPrefix: f.GetId(), Labels: f.GetLabelSelector(), Origin: store.OriginCRI}
+	filter := sandbox.Filter{IDPrefix: f.GetId(), Labels: f.GetLabelSelector(), Origin: store.OriginCRI, Made: true}
 	if f.GetState() != nil {
 		ready := f.State.State == runtimeapi.PodSandboxState_SANDBOX_READY
 		filter.Ready = &ready

@@ -21,13 +21,16 @@ type ContainerFilter struct {
 	// Origin, when set, selects the containers that front door made
 	// (the kubelet must not see, and kill, docker's).
 	Origin store.Origin
+	// Made leaves out containers still being made (no process yet), as
+	// containerd lists a container once CreateContainer has returned.
+	Made bool
 }
 
 // Matches reports whether f selects c.
 func (f ContainerFilter) Matches(c store.Container) bool {
 	return strings.HasPrefix(c.ID, f.IDPrefix) && strings.HasPrefix(c.SandboxID, f.SandboxIDPrefix) &&
 		(f.State == nil || StateOf(c) == *f.State) && store.LabelsMatch(c.Labels, f.Labels) &&
-		(f.Origin == "" || c.Origin == f.Origin)
+		(f.Origin == "" || c.Origin == f.Origin) && (!f.Made || StateOf(c) != Unknown)
 }
 
 // Match returns the containers f selects, in id order.

@@ -120,10 +120,16 @@ func TestContainerFilter(t *testing.T) {
 		"other origin":     {ContainerFilter{Origin: store.OriginDocker}, false},
 		"all at once":      {ContainerFilter{IDPrefix: "abc", SandboxIDPrefix: "sb", State: &running, Labels: map[string]string{"b": "2"}}, true},
 		"all but one fits": {ContainerFilter{IDPrefix: "abc", SandboxIDPrefix: "sb", State: &exited, Labels: map[string]string{"b": "2"}}, false},
+		"made":             {ContainerFilter{Made: true}, true},
 	} {
 		if got := tc.f.Matches(c); got != tc.want {
 			t.Errorf("%s: Matches = %v, want %v", name, got, tc.want)
 		}
+	}
+	// Recorded but without a process yet: being made.
+	making := store.Container{ID: "abd", SandboxID: "sb1"}
+	if !(ContainerFilter{}).Matches(making) || (ContainerFilter{Made: true}).Matches(making) {
+		t.Error("a container being made: want it matched by the zero filter only, not with Made")
 	}
 }
 

@@ -209,8 +209,8 @@ func (m *Manager) update(id string, fn func(*store.Sandbox)) (store.Sandbox, err
 	return sb, err
 }
 
-func (m *Manager) publish(kind events.Kind, id string) {
-	m.events.Publish(events.Event{Kind: kind, ID: id, SandboxID: id, Sandbox: true})
+func (m *Manager) publish(kind events.Kind, sb store.Sandbox) {
+	m.events.Publish(events.Event{Kind: kind, ID: sb.ID, SandboxID: sb.ID, Sandbox: true, Origin: string(sb.Origin)})
 }
 
 // UpdateResources records the pod-level resources and overhead (the
@@ -244,12 +244,18 @@ type Filter struct {
 	Labels map[string]string
 	// Origin, when set, selects the sandboxes that front door made.
 	Origin store.Origin
+	// Made leaves out sandboxes still being made (never ready, never
+	// stopped): a client listing them would see a pod that is not ready
+	// yet as one that died (the kubelet's PLEG reports it so), as
+	// containerd, which lists a sandbox once it is made, never shows.
+	Made bool
 }
 
 // Matches reports whether f selects sb.
 func (f Filter) Matches(sb store.Sandbox) bool {
 	return strings.HasPrefix(sb.ID, f.IDPrefix) && (f.Ready == nil || sb.Ready() == *f.Ready) &&
-		store.LabelsMatch(sb.Labels, f.Labels) && (f.Origin == "" || sb.Origin == f.Origin)
+		store.LabelsMatch(sb.Labels, f.Labels) && (f.Origin == "" || sb.Origin == f.Origin) &&
+		(!f.Made || !sb.ReadyAt.IsZero() || !sb.StoppedAt.IsZero())
 }
 
 // Match returns the sandboxes f selects, in id order.

@@ -40,21 +40,28 @@ func TestFilter(t *testing.T) {
 	yes, no := true, false
 	ready := store.Sandbox{ID: "abc", Origin: store.OriginCRI, ReadyAt: time.Unix(1, 0), Labels: map[string]string{"app": "web"}}
 	stopped := store.Sandbox{ID: "abd", ReadyAt: time.Unix(1, 0), StoppedAt: time.Unix(2, 0)}
+	making := store.Sandbox{ID: "abe"}
+	failedEarly := store.Sandbox{ID: "abf", StoppedAt: time.Unix(2, 0)}
 	for name, tc := range map[string]struct {
 		f    Filter
 		sb   store.Sandbox
 		want bool
 	}{
-		"zero":            {Filter{}, stopped, true},
-		"id prefix":       {Filter{IDPrefix: "abc"}, ready, true},
-		"other id":        {Filter{IDPrefix: "abc"}, stopped, false},
-		"ready":           {Filter{Ready: &yes}, ready, true},
-		"not ready":       {Filter{Ready: &no}, stopped, true},
-		"ready, stopped":  {Filter{Ready: &yes}, stopped, false},
-		"labels":          {Filter{Labels: map[string]string{"app": "web"}}, ready, true},
-		"origin":          {Filter{Origin: store.OriginCRI}, ready, true},
-		"other origin":    {Filter{Origin: store.OriginDocker}, ready, false},
-		"labels, missing": {Filter{Labels: map[string]string{"app": "web"}}, stopped, false},
+		"zero":                       {Filter{}, stopped, true},
+		"id prefix":                  {Filter{IDPrefix: "abc"}, ready, true},
+		"other id":                   {Filter{IDPrefix: "abc"}, stopped, false},
+		"ready":                      {Filter{Ready: &yes}, ready, true},
+		"not ready":                  {Filter{Ready: &no}, stopped, true},
+		"ready, stopped":             {Filter{Ready: &yes}, stopped, false},
+		"labels":                     {Filter{Labels: map[string]string{"app": "web"}}, ready, true},
+		"origin":                     {Filter{Origin: store.OriginCRI}, ready, true},
+		"other origin":               {Filter{Origin: store.OriginDocker}, ready, false},
+		"labels, missing":            {Filter{Labels: map[string]string{"app": "web"}}, stopped, false},
+		"being made":                 {Filter{}, making, true},
+		"made: ready":                {Filter{Made: true}, ready, true},
+		"made: stopped":              {Filter{Made: true}, stopped, true},
+		"made: stopped before ready": {Filter{Made: true}, failedEarly, true},
+		"made: being made":           {Filter{Made: true}, making, false},
 	} {
 		if got := tc.f.Matches(tc.sb); got != tc.want {
 			t.Errorf("%s: Matches = %v, want %v", name, got, tc.want)

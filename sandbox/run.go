@@ -196,8 +196,8 @@ func (m *Manager) run(ctx context.Context, req RunRequest) (id string, err error
 	if _, err := m.update(id, func(s *store.Sandbox) { s.IPs, s.ReadyAt = ips, time.Now().UTC() }); err != nil {
 		return id, err
 	}
-	m.publish(events.Created, id)
-	m.publish(events.Started, id)
+	m.publish(events.Created, sb)
+	m.publish(events.Started, sb)
 	log.Info("sandbox ready", "ips", sb.IPs, "infra", sb.InfraPid)
 	return id, nil
 }

@@ -111,7 +111,7 @@ func (m *Manager) teardown(ctx context.Context, id string, remove bool) error {
 			return err
 		}
 		if !sb.ReadyAt.IsZero() {
-			m.publish(events.Stopped, id)
+			m.publish(events.Stopped, sb)
 		}
 	}
 	if !remove {
@@ -134,7 +134,7 @@ func (m *Manager) teardown(ctx context.Context, id string, remove bool) error {
 	m.names.Release(sb.Key, id)
 	m.locks.Delete(id)
 	if !sb.ReadyAt.IsZero() {
-		m.publish(events.Deleted, id)
+		m.publish(events.Deleted, sb)
 	}
 	return nil
 }

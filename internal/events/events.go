@@ -40,7 +40,10 @@ type Event struct {
 	SandboxID string
 	// Sandbox is true for events of the sandbox itself.
 	Sandbox bool
-	Time    time.Time
+	// Origin is the front door that made the object ("cri", "docker"):
+	// each door streams its own.
+	Origin string
+	Time   time.Time
 }
 
 // MaxQueue is how far a subscriber may fall behind before it is cut off.
