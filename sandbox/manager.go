@@ -31,6 +31,8 @@ import (
 type Network interface {
 	Setup(ctx context.Context, pod cni.PodNetwork) (cni.Result, error)
 	Teardown(ctx context.Context, pod cni.PodNetwork) error
+	// Detach takes the pod off pod.Network only.
+	Detach(ctx context.Context, pod cni.PodNetwork) error
 	// Ready says why the network cannot take pods yet (nil: it can).
 	Ready() error
 }

@@ -43,6 +43,9 @@ type RunRequest struct {
 	LogDirectory string
 	DNS          *podfiles.DNS
 	PortMappings []cni.PortMapping
+	// Network names the network the pod is made on (cni.Manager.Network);
+	// empty: the default pod network.
+	Network      string
 	CgroupParent string
 	// HostNetwork, HostIPC, HostPID share the host's namespaces.
 	HostNetwork, HostIPC, HostPID bool
@@ -208,7 +211,7 @@ func newRecord(id string, req RunRequest) store.Sandbox {
 	sb := store.Sandbox{
 		ID: id, Name: req.Name, Namespace: req.Namespace, UID: req.UID, Attempt: req.Attempt,
 		Key: req.Key(), Origin: req.Origin, Labels: req.Labels, Annotations: req.Annotations,
-		Hostname: req.Hostname, LogDirectory: req.LogDirectory,
+		Hostname: req.Hostname, LogDirectory: req.LogDirectory, Network: req.Network,
 		RuntimeHandler: req.RuntimeHandler, CgroupParent: req.CgroupParent,
 		HostNetwork: req.HostNetwork, HostIPC: req.HostIPC, HostPID: req.HostPID, SharedPID: req.SharedPID,
 		Sysctls:   req.Sysctls,
@@ -317,7 +320,7 @@ func (m *Manager) infraContainer(sb store.Sandbox, req RunRequest, hostname stri
 }
 
 func podNetwork(sb store.Sandbox, ports []cni.PortMapping) cni.PodNetwork {
-	return cni.PodNetwork{ID: sb.ID, Name: sb.Name, Namespace: sb.Namespace, UID: sb.UID, NetNS: sb.NetNS, PortMappings: ports}
+	return cni.PodNetwork{ID: sb.ID, Network: sb.Network, Name: sb.Name, Namespace: sb.Namespace, UID: sb.UID, NetNS: sb.NetNS, PortMappings: ports}
 }
 
 // waitNetwork waits for the pod network to be ready, so that a pod

@@ -97,8 +97,14 @@ type Sandbox struct {
 	SharedPID   bool              `json:"sharedPID,omitempty"`
 	Sysctls     map[string]string `json:"sysctls,omitempty"`
 	IPs         []string          `json:"ips,omitempty"`
+	// Network is the named network the pod was made on (its eth0, IPs);
+	// empty: the default pod network.
+	Network string `json:"network,omitempty"`
 	// NetworkAttached says CNI ADD may have run, so DEL must.
 	NetworkAttached bool `json:"networkAttached,omitempty"`
+	// Networks are the further networks attached to the running pod
+	// (docker's "network connect"), in the order they were attached.
+	Networks []NetworkAttachment `json:"networks,omitempty"`
 	// UserNS is the pinned user namespace of a pod with one (the CRI's
 	// NamespaceMode_POD), which owns NetNS; UIDMap and GIDMap are its ID
 	// mappings. Empty: the host's.
@@ -116,6 +122,15 @@ type Sandbox struct {
 	CreatedAt time.Time `json:"createdAt"`
 	ReadyAt   time.Time `json:"readyAt,omitzero"`
 	StoppedAt time.Time `json:"stoppedAt,omitzero"`
+}
+
+// NetworkAttachment is a network a pod was attached to after it started.
+type NetworkAttachment struct {
+	Network   string   `json:"network"`
+	Interface string   `json:"interface"`
+	IPs       []string `json:"ips,omitempty"`
+	// Aliases are the pod's further names on the network (for its DNS).
+	Aliases []string `json:"aliases,omitempty"`
 }
 
 // Ready reports whether the sandbox is in the ready state.
