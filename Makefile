@@ -8,6 +8,10 @@ PREFIX   ?= /usr/local
 FUZZTIME ?= 30s
 export PATH := /usr/local/go/bin:$(PATH)
 
+# The last commit whose store kept CRI protobuf (schema 1): the upgrade e2e
+# test runs a pod under it, then migrates its store under this build.
+SCHEMA1_COMMIT := 85f9b83
+
 # Packages whose tests need root (they call RequiresRoot / requiresRoot).
 ROOT_PKGS = $(shell bash hack/root-pkgs.sh)
 
@@ -41,7 +45,8 @@ test-root:
 # A live berthd through its real socket, with a registry on loopback.
 test-e2e: build
 	@if [ "$$(id -u)" -ne 0 ]; then echo "test-e2e: needs root, skipped"; exit 0; fi
-	@set -o pipefail; BERTH_ROOT_TESTS=1 BERTH_BIN=$(BIN) $(GO) test -count=1 -timeout 20m -v ./test/e2e/... 2>&1 \
+	@set -o pipefail; old=$$(bash hack/build-old.sh $(SCHEMA1_COMMIT) $(BIN)/schema1) && \
+		BERTH_ROOT_TESTS=1 BERTH_BIN=$(BIN) BERTH_OLD_BIN=$$old $(GO) test -count=1 -timeout 20m -v ./test/e2e/... 2>&1 \
 		| tee $(BIN)/e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go' \
 		|| { echo "test-e2e failed; the log without debug lines ($(BIN)/e2e.log has all):"; grep -v 'level=DEBUG' $(BIN)/e2e.log | tail -300; exit 1; }
 
