@@ -17,7 +17,7 @@ func (s *Server) ImageFsInfo(ctx context.Context, req *runtimeapi.ImageFsInfoReq
 	if err != nil {
 		return nil, err
 	}
-	layers, err := s.containers.WritableLayersUsage()
+	layers, err := s.files.WritableLayersUsage()
 	if err != nil {
 		return nil, err
 	}

@@ -5,8 +5,10 @@ package cri
 
 import (
 	"context"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -36,8 +38,37 @@ type Config struct {
 }
 
 // The services the server uses, declared here by what it calls, so that a
-// handler's test can hand it a fake. Sandboxes and containers are still the
-// concrete managers.
+// handler's test can hand it a fake.
+
+// Pods is what the server needs of the pod service (sandbox.Manager).
+type Pods interface {
+	Run(ctx context.Context, req sandbox.RunRequest) (string, error)
+	Get(ctx context.Context, id string) (store.Sandbox, error)
+	Match(ctx context.Context, f sandbox.Filter) ([]store.Sandbox, error)
+	Stop(ctx context.Context, id string) error
+	Remove(ctx context.Context, id string) error
+	UpdateResources(ctx context.Context, id string, resources, overhead *specs.LinuxResources) error
+}
+
+// Containers is what the server needs of the container service
+// (runtime.Manager) for the containers' life cycle.
+type Containers interface {
+	Create(ctx context.Context, req runtime.CreateRequest) (string, error)
+	Get(ctx context.Context, id string) (store.Container, error)
+	Match(ctx context.Context, f runtime.ContainerFilter) ([]store.Container, error)
+	Start(ctx context.Context, id string) error
+	Stop(ctx context.Context, id string, timeout time.Duration, stopSignal string) error
+	Remove(ctx context.Context, id string) error
+	UpdateResources(ctx context.Context, id string, res *specs.LinuxResources) error
+	ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) (runtime.ExecResult, error)
+}
+
+// ContainerFiles is what the server needs of the containers' files on the
+// host (runtime.Manager): their logs and writable layers.
+type ContainerFiles interface {
+	ReopenLog(ctx context.Context, id string) error
+	WritableLayersUsage() (runtime.LayersUsage, error)
+}
 
 // Images is what the server needs of the image service.
 type Images interface {
@@ -76,8 +107,9 @@ type Server struct {
 
 	cfg        Config
 	images     Images
-	sandboxes  *sandbox.Manager
-	containers *runtime.Manager
+	sandboxes  Pods
+	containers Containers
+	files      ContainerFiles
 	stats      Stats
 	events     Events
 	// eventResponses are built once per event for all subscribers.
@@ -95,8 +127,9 @@ type Server struct {
 type Options struct {
 	Config       Config
 	Images       Images
-	Sandboxes    *sandbox.Manager
-	Containers   *runtime.Manager
+	Sandboxes    Pods
+	Containers   Containers
+	Files        ContainerFiles
 	Stats        Stats
 	Events       Events
 	RuntimeReady Checker
@@ -116,6 +149,7 @@ func New(opts Options) *Server {
 		images:       opts.Images,
 		sandboxes:    opts.Sandboxes,
 		containers:   opts.Containers,
+		files:        opts.Files,
 		stats:        opts.Stats,
 		events:       opts.Events,
 		runtimeReady: opts.RuntimeReady,

@@ -36,6 +36,7 @@ func serveCRI(ctx context.Context, cfg config.Config, svc *Services, log *slog.L
 		Images:         svc.Images,
 		Sandboxes:      svc.Pods,
 		Containers:     svc.Containers,
+		Files:          svc.Containers,
 		Stats:          svc.Pods,
 		Events:         svc.Events,
 		RuntimeReady:   svc.RuntimeReady,
