@@ -69,8 +69,7 @@ func (d DefaultConfig) validate() error {
 // portmap and firewall when their binaries are in binDirs. There is no
 // loopback plugin: Setup brings lo up itself.
 func (d DefaultConfig) conflist(binDirs []string) ([]byte, error) {
-	type obj = map[string]any
-	plugins := []obj{{
+	return bridgeConflist(d.Name, obj{
 		"type":        "bridge",
 		"bridge":      d.Bridge,
 		"isGateway":   true,
@@ -82,18 +81,28 @@ func (d DefaultConfig) conflist(binDirs []string) ([]byte, error) {
 			"routes":  []obj{{"dst": "0.0.0.0/0"}},
 			"dataDir": d.DataDir,
 		},
-	}}
-	if findPlugin("portmap", binDirs) {
+	}, true, binDirs, nil)
+}
+
+// obj is a JSON object of a CNI config.
+type obj = map[string]any
+
+// bridgeConflist is a network list of the bridge plugin config given, then
+// portmap (when publish) and firewall when their binaries are in binDirs;
+// extra keys go into the list's top level.
+func bridgeConflist(name string, bridge obj, publish bool, binDirs []string, extra obj) ([]byte, error) {
+	plugins := []obj{bridge}
+	if publish && findPlugin("portmap", binDirs) {
 		plugins = append(plugins, obj{"type": "portmap", "capabilities": obj{"portMappings": true}})
 	}
 	if findPlugin("firewall", binDirs) {
 		plugins = append(plugins, obj{"type": "firewall"})
 	}
-	return json.MarshalIndent(obj{
-		"cniVersion": defaultCNIVersion,
-		"name":       d.Name,
-		"plugins":    plugins,
-	}, "", "  ")
+	list := obj{"cniVersion": defaultCNIVersion, "name": name, "plugins": plugins}
+	for k, v := range extra {
+		list[k] = v
+	}
+	return json.MarshalIndent(list, "", "  ")
 }
 
 // EnsureDefaultConfig writes the default network (see DefaultConfig) into

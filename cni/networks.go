@@ -373,7 +373,6 @@ func parseSubnet(subnet, gateway string) (netip.Prefix, netip.Addr, error) {
 // (leases under dataDir/<name>), then portmap unless internal, and
 // firewall, when their binaries are in binDirs.
 func (n Network) conflist(binDirs []string, dataDir string) ([]byte, error) {
-	type obj = map[string]any
 	ipam := obj{
 		"type":    "host-local",
 		"ranges":  [][]obj{{{"subnet": n.Subnet.String(), "gateway": n.Gateway.String()}}},
@@ -382,26 +381,14 @@ func (n Network) conflist(binDirs []string, dataDir string) ([]byte, error) {
 	if !n.Internal {
 		ipam["routes"] = []obj{{"dst": "0.0.0.0/0"}}
 	}
-	plugins := []obj{{
+	return bridgeConflist(n.Name, obj{
 		"type":        "bridge",
 		"bridge":      n.Bridge,
 		"isGateway":   !n.Internal,
 		"ipMasq":      !n.Internal,
 		"hairpinMode": true,
 		"ipam":        ipam,
-	}}
-	if !n.Internal && findPlugin("portmap", binDirs) {
-		plugins = append(plugins, obj{"type": "portmap", "capabilities": obj{"portMappings": true}})
-	}
-	if findPlugin("firewall", binDirs) {
-		plugins = append(plugins, obj{"type": "firewall"})
-	}
-	return json.MarshalIndent(obj{
-		"cniVersion": defaultCNIVersion,
-		"name":       n.Name,
-		"plugins":    plugins,
-		"berth":      n,
-	}, "", "  ")
+	}, !n.Internal, binDirs, obj{"berth": n})
 }
 
 // pluginConf is the part of a bridge-like plugin's config that describes
