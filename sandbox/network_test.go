@@ -48,6 +48,13 @@ func (f *fakeNetwork) Ready() error { return nil }
 
 func networkManager(t *testing.T, pods ...store.Sandbox) (*Manager, *fakeNetwork) {
 	t.Helper()
+	fn := &fakeNetwork{}
+	return &Manager{db: podStore(t, pods...), net: fn, log: slog.New(slog.DiscardHandler)}, fn
+}
+
+// podStore is a store holding pods.
+func podStore(t *testing.T, pods ...store.Sandbox) *store.DB {
+	t.Helper()
 	db, err := store.Open(filepath.Join(t.TempDir(), "meta.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -63,8 +70,7 @@ func networkManager(t *testing.T, pods ...store.Sandbox) (*Manager, *fakeNetwork
 	}); err != nil {
 		t.Fatal(err)
 	}
-	fn := &fakeNetwork{}
-	return &Manager{db: db, net: fn, log: slog.New(slog.DiscardHandler)}, fn
+	return db
 }
 
 func TestConnectDisconnect(t *testing.T) {

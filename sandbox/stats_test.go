@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,23 +62,9 @@ func TestAddSamples(t *testing.T) {
 // read a wrong (or no) cgroup.
 func TestStatsPassPodContext(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(filepath.Join(t.TempDir(), "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	// Neither pod is ready, so no cgroup or netns of the host is read.
 	pods := []store.Sandbox{{ID: "pa", CgroupParent: "/kubepods/pa"}, {ID: "pb"}}
-	if err := db.Update(func(tx *store.Tx) error {
-		for _, sb := range pods {
-			if err := store.Put(tx, store.Sandboxes, sb.ID, sb); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	db := podStore(t, pods...)
 	fake := &fakeContainers{all: []store.Container{
 		{ID: "c1", SandboxID: "pa"}, {ID: "c2", SandboxID: "pb"}, {ID: "c3", SandboxID: "gone"}, {ID: "c4", SandboxID: "pa"},
 	}}

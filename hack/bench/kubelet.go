@@ -99,14 +99,13 @@ func kubeletPod(k *testutil.Kubelet, name, image string) (time.Duration, error) 
 	if err := k.Drop(name, manifest); err != nil {
 		return 0, err
 	}
-	var took time.Duration
 	if err := pollUntil(2*time.Minute, func() (bool, error) {
 		p, ok := k.Pod(name)
 		return ok && p.Running("main"), k.Exited()
 	}); err != nil {
 		return 0, fmt.Errorf("pod %s did not run: %w", name, err)
 	}
-	took = time.Since(start)
+	took := time.Since(start)
 	if err := k.Remove(name); err != nil {
 		return 0, err
 	}

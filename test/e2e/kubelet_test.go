@@ -310,8 +310,8 @@ func TestKubelet(t *testing.T) {
 		// After the kubelet's ReopenContainerLog the container keeps
 		// logging into a new 0.log.
 		cur := filepath.Join(dir, "0.log")
-		first := lastLineNumber(t, cur)
-		k.waitFor(t, "0.log to grow after rotation", 30*time.Second, func() bool { return lastLineNumber(t, cur) > first })
+		first := lastLineNumber(cur)
+		k.waitFor(t, "0.log to grow after rotation", 30*time.Second, func() bool { return lastLineNumber(cur) > first })
 		entries, _ := os.ReadDir(dir)
 		if len(entries) > 3 {
 			// containerLogMaxFiles 2: the live file, one rotated, and
@@ -391,7 +391,7 @@ func TestKubelet(t *testing.T) {
 }
 
 // lastLineNumber is the N of the last "line N of …" in a CRI log file.
-func lastLineNumber(t *testing.T, path string) int {
+func lastLineNumber(path string) int {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0
