@@ -15,7 +15,7 @@ SCHEMA1_COMMIT := 85f9b83
 # Packages whose tests need root (they call RequiresRoot / requiresRoot).
 ROOT_PKGS = $(shell bash hack/root-pkgs.sh)
 
-.PHONY: all build deps test test-unit test-root test-e2e kubelet-e2e fuzz bench demo install clean vet
+.PHONY: all build deps test test-unit test-root test-e2e test-compat kubelet-e2e fuzz bench demo install clean vet
 
 all: build
 
@@ -31,7 +31,7 @@ vet:
 	bash hack/verify-imports.sh
 
 # All three tiers. CI runs this as root.
-test: vet test-unit test-root test-e2e
+test: vet test-unit test-root test-e2e test-compat
 
 # Unit tests: no root, no real runtime. Root-only tests skip themselves.
 test-unit:
@@ -49,6 +49,15 @@ test-e2e: build
 		BERTH_ROOT_TESTS=1 BERTH_BIN=$(BIN) BERTH_OLD_BIN=$$old $(GO) test -count=1 -timeout 20m -v ./test/e2e/... 2>&1 \
 		| tee $(BIN)/e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go' \
 		|| { echo "test-e2e failed; the log without debug lines ($(BIN)/e2e.log has all):"; grep -v 'level=DEBUG' $(BIN)/e2e.log | tail -300; exit 1; }
+
+# The docker door: the real docker CLI (and docker-compose, python3-docker
+# where installed) against a private berthd's Engine API socket. -p 2: the
+# daemons have networks of their own, but 2 cores.
+test-compat: build
+	@if [ "$$(id -u)" -ne 0 ]; then echo "test-compat: needs root, skipped"; exit 0; fi
+	@set -o pipefail; BERTH_ROOT_TESTS=1 BERTH_BIN=$(BIN) $(GO) test -count=1 -timeout 30m -v ./test/compat/... $(COMPAT_ARGS) 2>&1 \
+		| tee $(BIN)/compat.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go' \
+		|| { echo "test-compat failed; the log without debug lines ($(BIN)/compat.log has all):"; grep -v 'level=DEBUG' $(BIN)/compat.log | tail -300; exit 1; }
 
 # A real kubelet (built once from the Go module proxy by hack/build-kubelet.sh,
 # cached under /var/tmp/berth-kubelet) runs static pods on a private berthd.

@@ -47,6 +47,23 @@ type Config struct {
 	CNI CNI `toml:"cni"`
 	// Streaming configures the exec/attach/port-forward server.
 	Streaming Streaming `toml:"streaming"`
+	// Docker configures the Docker Engine API door.
+	Docker Docker `toml:"docker"`
+}
+
+// Docker configures the Docker Engine API door and the default network of
+// its containers.
+type Docker struct {
+	// Listen is the Engine API endpoint, unix:///PATH. Empty:
+	// unix://<state>/docker.sock.
+	Listen string `toml:"listen"`
+	// TCP is an extra host:port endpoint without TLS, so it must be on
+	// loopback. Empty: none.
+	TCP string `toml:"tcp"`
+	// Bridge and Subnet shape docker's default "bridge" network, distinct
+	// from the CRI's pod network.
+	Bridge string `toml:"bridge"`
+	Subnet string `toml:"subnet"`
 }
 
 // Streaming configures the HTTP server behind the CRI's Exec, Attach and
@@ -117,6 +134,7 @@ func Default() Config {
 			DefaultSubnet: "10.89.0.0/16",
 		},
 		Streaming: Streaming{Address: "127.0.0.1:0"},
+		Docker:    Docker{Bridge: "berth-docker0", Subnet: "10.90.0.0/16"},
 	}
 }
 
@@ -157,6 +175,14 @@ func (c Config) ListenPath() string {
 	return strings.TrimPrefix(c.Listen, "unix://")
 }
 
+// DockerListenPath is the filesystem path of the Engine API socket.
+func (c Config) DockerListenPath() string {
+	if c.Docker.Listen == "" {
+		return filepath.Join(c.State, "docker.sock")
+	}
+	return strings.TrimPrefix(c.Docker.Listen, "unix://")
+}
+
 // Validate checks the configuration; warnings are worth logging, an error
 // stops the daemon.
 func (c Config) Validate() ([]string, error) {
@@ -170,6 +196,18 @@ func (c Config) Validate() ([]string, error) {
 	}
 	if c.Listen != "" && (!strings.HasPrefix(c.Listen, "unix://") || !filepath.IsAbs(c.ListenPath())) {
 		errs = append(errs, fmt.Errorf("listen %q must be unix:///ABSOLUTE/PATH", c.Listen))
+	}
+	if c.Docker.Listen != "" && (!strings.HasPrefix(c.Docker.Listen, "unix://") || !filepath.IsAbs(c.DockerListenPath())) {
+		errs = append(errs, fmt.Errorf("docker.listen %q must be unix:///ABSOLUTE/PATH", c.Docker.Listen))
+	}
+	if c.Docker.TCP != "" {
+		host, _, err := net.SplitHostPort(c.Docker.TCP)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			errs = append(errs, fmt.Errorf("docker.tcp %q must be a loopback host:port: the Engine API has no TLS", c.Docker.TCP))
+		}
+	}
+	if _, _, err := net.ParseCIDR(c.Docker.Subnet); err != nil {
+		errs = append(errs, fmt.Errorf("docker.subnet: %w", err))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -80,4 +80,16 @@ default_subnet = "10.89.0.0/16"
 # control: keep it on loopback (the kubelet, which proxies the streams,
 # runs on this node) unless the network is trusted.
 address = "127.0.0.1:0"
+
+[docker]
+# The Docker Engine API endpoint (docker CLI, docker-compose, SDKs: set
+# DOCKER_HOST to it). Empty means unix://<state>/docker.sock.
+listen = ""
+# An extra TCP endpoint, e.g. "127.0.0.1:2375". It has no TLS, so only
+# loopback addresses are accepted. Empty: none.
+tcp = ""
+# docker's default "bridge" network: its Linux bridge and subnet, apart
+# from the CRI pod network's.
+bridge = "berth-docker0"
+subnet = "10.90.0.0/16"
 `

@@ -1,7 +1,7 @@
 // Package daemon wires berthd together: it takes the config, locks the
 // root and state directories, opens the store, builds the services once
 // (services.go) and serves them through each front door (cri.go: the CRI
-// socket), then shuts it all down in order. It holds wiring, not logic.
+// socket; docker.go: the Engine API), then shuts it all down in order. It holds wiring, not logic.
 package daemon
 
 import (
@@ -38,7 +38,7 @@ const shutdownGrace = 10 * time.Second
 // the doors (streaming, then the RPCs), the container watchers, the store,
 // the directory locks.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- struct{}) error {
-	for _, dir := range []string{cfg.Root, cfg.State, filepath.Dir(cfg.ListenPath())} {
+	for _, dir := range []string{cfg.Root, cfg.State, filepath.Dir(cfg.ListenPath()), filepath.Dir(cfg.DockerListenPath())} {
 		if err := os.MkdirAll(dir, 0o711); err != nil {
 			return err
 		}
@@ -67,7 +67,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 	// return, which is nil only after doorCtx is cancelled.
 	doorCtx, stopDoors := context.WithCancel(context.Background())
 	defer stopDoors()
-	serveErr := make(chan error, 2)
+	serveErr := make(chan error, 3)
 	criDone := make(chan struct{})
 	listening := make(chan string, 1)
 	go func() {
@@ -82,6 +82,21 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 	case err := <-serveErr:
 		return err
 	}
+	dockerDone := make(chan struct{})
+	dockerListening := make(chan struct{})
+	go func() {
+		defer close(dockerDone)
+		if err := serveDocker(doorCtx, cfg, svc, log.With("door", "docker"), dockerListening); err != nil {
+			serveErr <- err
+		}
+	}()
+	select {
+	case <-dockerListening:
+	case err := <-serveErr:
+		stopDoors()
+		<-criDone
+		return err
+	}
 
 	var metricsSrv *http.Server
 	if cfg.MetricsAddress != "" {
@@ -92,7 +107,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 			}
 		}()
 	}
-	log.Info("berthd serving", "version", version.Version, "cri", "unix://"+cfg.ListenPath(), "root", cfg.Root, "state", cfg.State, "metrics", cfg.MetricsAddress, "streaming", streamingURL)
+	log.Info("berthd serving", "version", version.Version, "cri", "unix://"+cfg.ListenPath(), "docker", "unix://"+cfg.DockerListenPath(), "root", cfg.Root, "state", cfg.State, "metrics", cfg.MetricsAddress, "streaming", streamingURL)
 	if ready != nil {
 		close(ready)
 	}
@@ -108,6 +123,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 	}
 	stopDoors()
 	<-criDone
+	<-dockerDone
 	return failed
 }
 

@@ -30,7 +30,7 @@ layer() {
     $mod/cmd/*) echo 5 ;;
     $mod/daemon|$mod/daemon/*) echo 4 ;;
     $mod/cri|$mod/cri/*|$mod/compat|$mod/compat/*) echo 3 ;;
-    $mod/sandbox|$mod/sandbox/*|$mod/runtime|$mod/runtime/*|$mod/imageservice|$mod/imageservice/*|$mod/cni|$mod/cni/*|$mod/streaming|$mod/streaming/*) echo 2 ;;
+    $mod/volume|$mod/volume/*|$mod/sandbox|$mod/sandbox/*|$mod/runtime|$mod/runtime/*|$mod/imageservice|$mod/imageservice/*|$mod/cni|$mod/cni/*|$mod/streaming|$mod/streaming/*) echo 2 ;;
     $mod/store|$mod/store/*|$mod/config|$mod/config/*) echo 1 ;;
     $mod/internal/*) echo 0 ;;
     *) echo 9 ;; # test/, hack/ and anything new: not checked as importers

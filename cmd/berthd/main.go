@@ -1,5 +1,5 @@
-// Command berthd is berth's daemon: the CRI endpoint (and, later, the
-// Docker Engine API) over one store.
+// Command berthd is berth's daemon: the CRI endpoint and the Docker Engine
+// API over one store.
 package main
 
 import (
@@ -30,6 +30,7 @@ func main() {
 	root := fs.String("root", "", "persistent state directory (overrides the config's root)")
 	state := fs.String("state", "", "runtime state directory (overrides the config's state)")
 	listen := fs.String("listen", "", "CRI endpoint unix:///PATH (overrides the config's listen)")
+	dockerListen := fs.String("docker-listen", "", "Engine API endpoint unix:///PATH (overrides the config's docker.listen)")
 	level := fs.String("log-level", "", "debug, info, warn or error (overrides the config's log_level)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Parse(os.Args[1:])
@@ -44,7 +45,7 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
-	for flagVal, field := range map[*string]*string{root: &cfg.Root, state: &cfg.State, listen: &cfg.Listen, level: &cfg.LogLevel} {
+	for flagVal, field := range map[*string]*string{root: &cfg.Root, state: &cfg.State, listen: &cfg.Listen, dockerListen: &cfg.Docker.Listen, level: &cfg.LogLevel} {
 		if *flagVal != "" {
 			*field = *flagVal
 		}

@@ -10,6 +10,7 @@ package errdefs
 import (
 	"context"
 	"errors"
+	"net/http"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -32,6 +33,10 @@ var (
 	// endpoints) and that the caller may force: docker's "conflict",
 	// HTTP 409. gRPC has no such code; the CRI gets FailedPrecondition.
 	ErrConflict = errors.New("conflict")
+
+	// ErrNotModified is a request that asks for what already is (start a
+	// running container, stop a stopped one): docker's HTTP 304.
+	ErrNotModified = errors.New("not modified")
 )
 
 // ToGRPC turns err into a gRPC status error with the code its sentinel
@@ -57,7 +62,7 @@ func Code(err error) codes.Code {
 		return codes.AlreadyExists
 	case errors.Is(err, ErrInvalidArgument):
 		return codes.InvalidArgument
-	case errors.Is(err, ErrFailedPrecondition), errors.Is(err, ErrConflict):
+	case errors.Is(err, ErrFailedPrecondition), errors.Is(err, ErrConflict), errors.Is(err, ErrNotModified):
 		return codes.FailedPrecondition
 	case errors.Is(err, ErrUnauthenticated):
 		return codes.Unauthenticated
@@ -82,3 +87,32 @@ func Code(err error) codes.Code {
 
 // IsNotFound reports whether err wraps ErrNotFound.
 func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// HTTPStatus is the Engine API's status for err, as docker gives it: 404
+// for not found, 409 for conflicts and names in use, 400 for bad input,
+// 304 for what already is, 500 for the unknown.
+func HTTPStatus(err error) int {
+	switch {
+	case err == nil:
+		return http.StatusOK
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrAlreadyExists), errors.Is(err, ErrConflict), errors.Is(err, ErrFailedPrecondition):
+		return http.StatusConflict
+	case errors.Is(err, ErrInvalidArgument):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrNotModified):
+		return http.StatusNotModified
+	case errors.Is(err, ErrUnauthenticated):
+		return http.StatusUnauthorized
+	case errors.Is(err, ErrPermissionDenied):
+		return http.StatusForbidden
+	case errors.Is(err, ErrUnavailable):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, ErrNotImplemented):
+		return http.StatusNotImplemented
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusRequestTimeout
+	}
+	return http.StatusInternalServerError
+}
