@@ -105,6 +105,7 @@ func New(o Options) *Server {
 // Start runs what the door does in the background (restart policies,
 // health checks, per-network DNS) until ctx is cancelled.
 func (s *Server) Start(ctx context.Context) error {
+	s.autoRemove(ctx)
 	return nil
 }
 
