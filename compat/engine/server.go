@@ -28,6 +28,7 @@ import (
 	"github.com/berth-runtime/berth/internal/events"
 	"github.com/berth-runtime/berth/runtime"
 	"github.com/berth-runtime/berth/sandbox"
+	"github.com/berth-runtime/berth/volume"
 )
 
 // The API versions served: the newest that github.com/moby/moby/api
@@ -61,6 +62,7 @@ type Options struct {
 	Pods       *sandbox.Manager
 	Containers *runtime.Manager
 	Networks   *cni.Manager
+	Volumes    *volume.Manager
 	Events     *events.Bus
 	Logger     *slog.Logger
 }
@@ -72,6 +74,7 @@ type Server struct {
 	pods       *sandbox.Manager
 	containers *runtime.Manager
 	networks   *cni.Manager
+	volumes    *volume.Manager
 	events     *events.Bus
 	log        *slog.Logger
 	mux        *http.ServeMux
@@ -82,7 +85,7 @@ type Server struct {
 func New(o Options) *Server {
 	s := &Server{
 		cfg: o.Config, images: o.Images, pods: o.Pods, containers: o.Containers,
-		networks: o.Networks, events: o.Events, log: o.Logger, mux: http.NewServeMux(),
+		networks: o.Networks, volumes: o.Volumes, events: o.Events, log: o.Logger, mux: http.NewServeMux(),
 		started: time.Now(),
 	}
 	if s.log == nil {
