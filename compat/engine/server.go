@@ -79,6 +79,8 @@ type Server struct {
 	log        *slog.Logger
 	mux        *http.ServeMux
 	started    time.Time
+	// journal keeps recent docker events for /events (events.go).
+	journal *journal
 }
 
 // New builds the server; Handler serves it.
@@ -86,7 +88,7 @@ func New(o Options) *Server {
 	s := &Server{
 		cfg: o.Config, images: o.Images, pods: o.Pods, containers: o.Containers,
 		networks: o.Networks, volumes: o.Volumes, events: o.Events, log: o.Logger, mux: http.NewServeMux(),
-		started: time.Now(),
+		started: time.Now(), journal: newJournal(),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -108,6 +110,10 @@ func New(o Options) *Server {
 // Start runs what the door does in the background (restart policies,
 // health checks, per-network DNS) until ctx is cancelled.
 func (s *Server) Start(ctx context.Context) error {
+	if s.events != nil {
+		untap := s.events.Tap(s.fromBus)
+		context.AfterFunc(ctx, untap)
+	}
 	return nil
 }
 
