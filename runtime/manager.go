@@ -180,7 +180,10 @@ func (m *Manager) update(id string, fn func(*store.Container)) (store.Container,
 func (m *Manager) rootfs(c store.Container) string { return filepath.Join(c.Bundle, "rootfs") }
 
 func (m *Manager) publish(kind events.Kind, c store.Container) {
-	m.events.Publish(events.Event{Kind: kind, ID: c.ID, SandboxID: c.SandboxID, Origin: string(c.Origin)})
+	m.events.Publish(events.Event{
+		Kind: kind, ID: c.ID, SandboxID: c.SandboxID, Origin: string(c.Origin),
+		Name: c.Name, Key: c.Key, Attempt: c.Attempt, Image: c.Image, Labels: c.Labels, ExitCode: c.ExitCode,
+	})
 }
 
 // supportedResources is r without what this host's cgroups cannot apply

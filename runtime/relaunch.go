@@ -2,9 +2,7 @@ package runtime
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -35,7 +33,7 @@ func (m *Manager) Relaunch(ctx context.Context, id string) error {
 	if StateOf(c) != Exited {
 		return fmt.Errorf("container %s has not exited: %w", c.ID, errdefs.ErrFailedPrecondition)
 	}
-	spec, err := readSpec(c.Bundle)
+	spec, err := readSpec(c)
 	if err != nil {
 		return fmt.Errorf("restarting container %s: %w", c.ID, err)
 	}
@@ -73,17 +71,4 @@ func (m *Manager) Relaunch(ctx context.Context, id string) error {
 		c.ExitCode, c.Reason, c.Message, c.Paused = 0, "", "", false
 	})
 	return err
-}
-
-// readSpec reads the OCI spec the container was created with.
-func readSpec(bundle string) (*specs.Spec, error) {
-	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
-	if err != nil {
-		return nil, err
-	}
-	var spec specs.Spec
-	if err := json.Unmarshal(b, &spec); err != nil {
-		return nil, fmt.Errorf("parsing %s/config.json: %w", bundle, err)
-	}
-	return &spec, nil
 }

@@ -163,6 +163,10 @@ type Mount struct {
 	// Source is the host path of a bind mount, as given (symlinks are
 	// resolved when the container is created, not here).
 	Source string `json:"source,omitempty"`
+	// Volume names the docker volume (store.Volume) whose directory
+	// Source is, so that the volume counts as in use while the container
+	// exists.
+	Volume string `json:"volume,omitempty"`
 	// Image and ImageSubPath name an image volume instead.
 	Image        string `json:"image,omitempty"`
 	ImageSubPath string `json:"imageSubPath,omitempty"`
