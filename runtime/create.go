@@ -115,7 +115,13 @@ type DockerFields struct {
 	StopTimeout     *int
 	Domainname      string
 	Tmpfs           map[string]string
-	Volumes         []store.VolumeMount
+	// Volumes name the docker volume mounted at a destination (one of
+	// Mounts): recorded as store.Mount.Volume.
+	Volumes map[string]string
+	// CopyUp are destinations of Mounts whose source, when empty, is
+	// first filled with what the image has there (docker's copy-up of
+	// image content into a new volume).
+	CopyUp []string
 }
 
 // Seccomp profile kinds.
@@ -234,6 +240,9 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err
 		return id, err
 	}
 	if req.Mounts, err = prepareBindSources(req.Mounts); err != nil {
+		return id, err
+	}
+	if err := copyUps(m.rootfs(c), req.Mounts, req.Docker.CopyUp); err != nil {
 		return id, err
 	}
 	// The request's mounts win over the pod's own files at the same path:

@@ -40,7 +40,7 @@ func newRecord(id string, req CreateRequest) store.Container {
 		Healthcheck: req.Docker.Healthcheck, Entrypoint: req.Docker.Entrypoint, Cmd: req.Docker.Cmd,
 		ExposedPorts: req.Docker.ExposedPorts, StopTimeout: req.Docker.StopTimeout,
 		Domainname: req.Docker.Domainname, Init: req.Init != "", Tmpfs: req.Docker.Tmpfs,
-		Rlimits: req.Rlimits, Volumes: req.Docker.Volumes,
+		Rlimits: req.Rlimits,
 	}
 	if c.PIDMode == "" {
 		c.PIDMode = store.NamespaceContainer
@@ -53,7 +53,7 @@ func newRecord(id string, req CreateRequest) store.Container {
 			continue // tmpfs: Tmpfs records them
 		}
 		c.Mounts = append(c.Mounts, store.Mount{
-			Destination: m.Destination, Source: m.Source, ReadOnly: m.ReadOnly,
+			Destination: m.Destination, Source: m.Source, ReadOnly: m.ReadOnly, Volume: req.Docker.Volumes[m.Destination],
 			RecursiveReadOnly: m.RecursiveReadOnly, Propagation: m.Propagation,
 		})
 	}

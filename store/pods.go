@@ -319,9 +319,6 @@ type Container struct {
 	Tmpfs map[string]string `json:"tmpfs,omitempty"`
 	// Rlimits are the process's resource limits (docker's --ulimit).
 	Rlimits []specs.POSIXRlimit `json:"rlimits,omitempty"`
-	// Volumes are the named and anonymous volumes mounted (docker's
-	// -v NAME:/path and -v /path), by destination.
-	Volumes []VolumeMount `json:"volumes,omitempty"`
 }
 
 // RestartPolicy is a docker restart policy.
@@ -364,16 +361,6 @@ type HealthResult struct {
 	Output   string    `json:"output"`
 }
 
-// VolumeMount is a volume mounted into a container.
-type VolumeMount struct {
-	// Name is the volume's name (generated for an anonymous volume).
-	Name        string `json:"name"`
-	Destination string `json:"destination"`
-	ReadOnly    bool   `json:"readOnly,omitempty"`
-	// Anonymous volumes are removed with the container when asked
-	// (docker rm -v).
-	Anonymous bool `json:"anonymous,omitempty"`
-}
 
 // LabelsMatch reports whether labels include every label of selector
 // (an empty selector matches all), the list filters' label rule.

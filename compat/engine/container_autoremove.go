@@ -8,9 +8,10 @@ import (
 	"github.com/berth-runtime/berth/store"
 )
 
-// autoRemove removes the --rm containers once they exit, and at start
-// those that exited while berthd was away. It returns at once; the work
-// goes on until ctx ends.
+// autoRemove lets go of the volumes of docker's containers when they
+// exit and removes the --rm ones (with their anonymous volumes), and at
+// start those that exited while berthd was away. It returns at once;
+// the work goes on until ctx ends.
 func (s *Server) autoRemove(ctx context.Context) {
 	if s.events == nil || s.containers == nil {
 		return
@@ -19,7 +20,7 @@ func (s *Server) autoRemove(ctx context.Context) {
 	if cs, err := s.containers.Match(ctx, runtime.ContainerFilter{Origin: store.OriginDocker}); err == nil {
 		for _, c := range cs {
 			if c.AutoRemove && runtime.StateOf(c) == runtime.Exited {
-				s.removeExited(ctx, c.ID)
+				s.exited(ctx, c.ID)
 			}
 		}
 	}
@@ -36,21 +37,27 @@ func (s *Server) autoRemove(ctx context.Context) {
 			}
 			for _, e := range evs {
 				if e.Kind == events.Stopped && !e.Sandbox && e.Origin == string(store.OriginDocker) {
-					go s.removeExited(ctx, e.ID)
+					go s.exited(ctx, e.ID)
 				}
 			}
 		}
 	}()
 }
 
-// removeExited removes container id if it is a --rm container that has
-// exited.
-func (s *Server) removeExited(ctx context.Context, id string) {
+// exited releases the volumes of container id, which exited, and
+// removes it if it is a --rm container.
+func (s *Server) exited(ctx context.Context, id string) {
 	c, err := s.containers.Get(ctx, id)
-	if err != nil || !c.AutoRemove || runtime.StateOf(c) != runtime.Exited {
+	if err != nil || runtime.StateOf(c) != runtime.Exited {
+		return
+	}
+	s.releaseVolumes(ctx, c)
+	if !c.AutoRemove {
 		return
 	}
 	if err := s.removeContainer(ctx, c); err != nil {
 		s.log.Warn("auto-remove: removing an exited --rm container", "container", id, "error", err)
+		return
 	}
+	s.removeAnonymousVolumes(ctx, c)
 }

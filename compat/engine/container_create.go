@@ -14,7 +14,9 @@ import (
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/idgen"
 	"github.com/berth-runtime/berth/runtime"
+	"github.com/berth-runtime/berth/runtime/oci"
 	"github.com/berth-runtime/berth/store"
+	"github.com/berth-runtime/berth/volume"
 )
 
 // postContainersCreate is POST /containers/create: a sandbox (its own
@@ -107,9 +109,15 @@ func (s *Server) create(ctx context.Context, plan createPlan) (id string, err er
 			return "", err
 		}
 	}
-	if err := s.mountVolumes(ctx, &plan); err != nil {
+	undoVolumes, err := s.mountVolumes(ctx, &plan)
+	if err != nil {
 		return "", err
 	}
+	defer func() {
+		if err != nil {
+			undoVolumes()
+		}
+	}()
 	plan.Container.Sandbox = sb
 	id, err = s.containers.Create(ctx, plan.Container)
 	if errors.Is(err, errdefs.ErrAlreadyExists) {
@@ -121,17 +129,97 @@ func (s *Server) create(ctx context.Context, plan createPlan) (id string, err er
 	return id, err
 }
 
-// mountVolumes resolves the plan's volumes into bind mounts.
-func (s *Server) mountVolumes(ctx context.Context, plan *createPlan) error {
+// mountVolumes makes (or finds) the plan's volumes and adds them as
+// binds of their directories; the ones it made are removed again should
+// the container not be made (the caller's undo).
+func (s *Server) mountVolumes(ctx context.Context, plan *createPlan) (undo func(), err error) {
+	var made []string
+	undo = func() {
+		for _, name := range made {
+			if err := s.volumes.Remove(context.WithoutCancel(ctx), name, true); err != nil {
+				s.log.Warn("removing a volume made for a container that could not be made", "volume", name, "error", err)
+			}
+		}
+	}
+	defer func() {
+		if err != nil {
+			undo()
+		}
+	}()
+	if len(plan.Volumes) == 0 {
+		return func() {}, nil
+	}
+	if s.volumes == nil {
+		return nil, errorf(errdefs.ErrNotImplemented, "volumes are not available")
+	}
+	c := &plan.Container
+	c.Docker.Volumes = map[string]string{}
 	for _, v := range plan.Volumes {
-		if v.Anonymous {
-			// Until volumes exist, what the image has at the path stays
-			// in the container's own layer.
+		name := v.Name
+		if _, gerr := s.volumes.Get(ctx, name); name == "" || errdefs.IsNotFound(gerr) {
+			vol, err := s.volumes.Create(ctx, volume.CreateRequest{Name: name, Anonymous: name == ""})
+			if err != nil {
+				return nil, err
+			}
+			name = vol.Name
+			made = append(made, name)
+		} else if gerr != nil {
+			return nil, gerr
+		}
+		src, err := s.volumes.Mount(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		c.Mounts = append(c.Mounts, oci.Mount{Source: src, Destination: v.Destination, ReadOnly: v.ReadOnly})
+		c.Docker.Volumes[v.Destination] = name
+		if !v.NoCopy {
+			c.Docker.CopyUp = append(c.Docker.CopyUp, v.Destination)
+		}
+	}
+	return undo, nil
+}
+
+// mountContainerVolumes readies the volumes of c before it starts (a
+// volume with a file system of its own is mounted while used).
+func (s *Server) mountContainerVolumes(ctx context.Context, c store.Container) error {
+	for _, m := range c.Mounts {
+		if m.Volume == "" || s.volumes == nil {
 			continue
 		}
-		return errorf(errdefs.ErrNotImplemented, "named volumes are not supported yet (%s)", v.Name)
+		if _, err := s.volumes.Mount(ctx, m.Volume); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// releaseVolumes lets go of the volumes of a container that exited.
+func (s *Server) releaseVolumes(ctx context.Context, c store.Container) {
+	for _, m := range c.Mounts {
+		if m.Volume == "" || s.volumes == nil {
+			continue
+		}
+		if err := s.volumes.Unmount(ctx, m.Volume, c.ID); err != nil {
+			s.log.Warn("releasing a volume of an exited container", "volume", m.Volume, "container", c.ID, "error", err)
+		}
+	}
+}
+
+// removeAnonymousVolumes removes the anonymous volumes c mounted (docker
+// rm -v, and --rm containers).
+func (s *Server) removeAnonymousVolumes(ctx context.Context, c store.Container) {
+	for _, m := range c.Mounts {
+		if m.Volume == "" || s.volumes == nil {
+			continue
+		}
+		v, err := s.volumes.Get(ctx, m.Volume)
+		if err != nil || !v.Anonymous {
+			continue
+		}
+		if err := s.volumes.Remove(ctx, m.Volume, false); err != nil && !errdefs.IsNotFound(err) {
+			s.log.Warn("removing an anonymous volume", "volume", m.Volume, "error", err)
+		}
+	}
 }
 
 func nameConflict(name, holder string) error {

@@ -153,14 +153,23 @@ func (s *Server) inspect(ctx context.Context, c store.Container) container.Inspe
 			v.State.Health.Log = append(v.State.Health.Log, &container.HealthcheckResult{Start: l.Start, End: l.End, ExitCode: l.ExitCode, Output: l.Output})
 		}
 	}
-	v.HostConfig = s.hostConfig(c, sb)
-	v.Config = s.containerConfig(c, sb)
+	v.HostConfig = s.hostConfig(ctx, c, sb)
+	v.Config = s.containerConfig(ctx, c, sb)
 	v.Mounts = mountPoints(c)
 	v.NetworkSettings = s.networkSettings(ctx, c, sb)
 	return v
 }
 
-func (s *Server) containerConfig(c store.Container, sb store.Sandbox) *container.Config {
+// anonymousVolume reports whether name is an anonymous volume.
+func (s *Server) anonymousVolume(ctx context.Context, name string) bool {
+	if name == "" || s.volumes == nil {
+		return false
+	}
+	v, err := s.volumes.Get(ctx, name)
+	return err == nil && v.Anonymous
+}
+
+func (s *Server) containerConfig(ctx context.Context, c store.Container, sb store.Sandbox) *container.Config {
 	cfg := &container.Config{
 		Hostname: sb.Hostname, Domainname: c.Domainname, User: c.User.Username,
 		Tty: c.Process.TTY, OpenStdin: c.Process.Stdin, StdinOnce: c.Process.StdinOnce,
@@ -181,12 +190,12 @@ func (s *Server) containerConfig(c store.Container, sb store.Sandbox) *container
 			}
 		}
 	}
-	for _, vol := range c.Volumes {
-		if vol.Anonymous {
+	for _, m := range c.Mounts {
+		if s.anonymousVolume(ctx, m.Volume) {
 			if cfg.Volumes == nil {
 				cfg.Volumes = map[string]struct{}{}
 			}
-			cfg.Volumes[vol.Destination] = struct{}{}
+			cfg.Volumes[m.Destination] = struct{}{}
 		}
 	}
 	if h := c.Healthcheck; h != nil {
@@ -210,7 +219,7 @@ func networkMode(c store.Container, sb store.Sandbox) string {
 	return "bridge"
 }
 
-func (s *Server) hostConfig(c store.Container, sb store.Sandbox) *container.HostConfig {
+func (s *Server) hostConfig(ctx context.Context, c store.Container, sb store.Sandbox) *container.HostConfig {
 	hc := &container.HostConfig{
 		NetworkMode:   container.NetworkMode(networkMode(c, sb)),
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyMode(c.RestartPolicy.Name), MaximumRetryCount: c.RestartPolicy.MaximumRetryCount},
@@ -253,23 +262,20 @@ func (s *Server) hostConfig(c store.Container, sb store.Sandbox) *container.Host
 		hc.DNSSearch, hc.DNSOptions = d.Searches, d.Options
 	}
 	for _, m := range c.Mounts {
-		if m.Source == "" || isVolumeMount(c, m.Destination) {
+		src := m.Source
+		switch {
+		case m.Volume != "" && s.anonymousVolume(ctx, m.Volume):
+			continue
+		case m.Volume != "":
+			src = m.Volume
+		case m.Source == "":
 			continue
 		}
-		b := m.Source + ":" + m.Destination
+		b := src + ":" + m.Destination
 		if m.ReadOnly {
 			b += ":ro"
 		}
 		hc.Binds = append(hc.Binds, b)
-	}
-	for _, vol := range c.Volumes {
-		if !vol.Anonymous {
-			b := vol.Name + ":" + vol.Destination
-			if vol.ReadOnly {
-				b += ":ro"
-			}
-			hc.Binds = append(hc.Binds, b)
-		}
 	}
 	for _, pm := range sb.PortMappings {
 		port, ok := network.PortFrom(uint16(pm.ContainerPort), network.IPProtocol(pm.Protocol))
@@ -334,10 +340,6 @@ func (s *Server) hostConfig(c store.Container, sb store.Sandbox) *container.Host
 	return hc
 }
 
-func isVolumeMount(c store.Container, dst string) bool {
-	return slices.ContainsFunc(c.Volumes, func(v store.VolumeMount) bool { return v.Destination == dst })
-}
-
 // mountPoints are docker's Mounts: binds, volumes and tmpfs.
 func mountPoints(c store.Container) []container.MountPoint {
 	out := []container.MountPoint{}
@@ -346,8 +348,8 @@ func mountPoints(c store.Container) []container.MountPoint {
 			continue
 		}
 		mp := container.MountPoint{Type: mount.TypeBind, Source: m.Source, Destination: m.Destination, RW: !m.ReadOnly, Propagation: mount.Propagation(cmpOr(m.Propagation, "rprivate"))}
-		if i := slices.IndexFunc(c.Volumes, func(v store.VolumeMount) bool { return v.Destination == m.Destination }); i >= 0 {
-			mp.Type, mp.Name, mp.Driver, mp.Propagation = mount.TypeVolume, c.Volumes[i].Name, "local", ""
+		if m.Volume != "" {
+			mp.Type, mp.Name, mp.Driver, mp.Propagation = mount.TypeVolume, m.Volume, "local", ""
 		}
 		if m.ReadOnly {
 			mp.Mode = "ro"

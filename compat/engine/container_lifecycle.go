@@ -57,6 +57,9 @@ func (s *Server) startContainer(ctx context.Context, c store.Container, byUser b
 			return err
 		}
 	}
+	if err := s.mountContainerVolumes(ctx, c); err != nil {
+		return err
+	}
 	if err := s.containers.Start(ctx, c.ID); err != nil {
 		if errors.Is(err, errdefs.ErrFailedPrecondition) {
 			return errorf(errdefs.ErrNotModified, "container already started")
@@ -229,6 +232,9 @@ func (s *Server) deleteContainer(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := s.removeContainer(ctx, c); err != nil {
 		return err
+	}
+	if boolValue(r, "v") {
+		s.removeAnonymousVolumes(ctx, c)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

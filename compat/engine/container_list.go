@@ -210,8 +210,7 @@ func matchNetwork(nets []string, c store.Container, sb store.Sandbox) bool {
 
 func matchVolume(vols []string, c store.Container) bool {
 	for _, v := range vols {
-		if slices.ContainsFunc(c.Volumes, func(m store.VolumeMount) bool { return m.Name == v || m.Destination == v }) ||
-			slices.ContainsFunc(c.Mounts, func(m store.Mount) bool { return m.Source == v || m.Destination == v }) {
+		if slices.ContainsFunc(c.Mounts, func(m store.Mount) bool { return m.Volume == v || m.Source == v || m.Destination == v }) {
 			return true
 		}
 	}

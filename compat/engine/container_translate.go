@@ -39,9 +39,17 @@ type createPlan struct {
 	Network     string
 	// JoinContainer is X of --network container:X.
 	JoinContainer string
-	// VolumeNames are the named and anonymous volumes to mount (resolved
-	// by the volume service, then added as binds), by destination.
-	Volumes []store.VolumeMount
+	// Volumes are the named and anonymous volumes to mount: the volume
+	// service makes (or finds) them, then they are binds of their
+	// directories.
+	Volumes []volumeMount
+}
+
+// volumeMount is a volume the request mounts; an empty Name is an
+// anonymous volume.
+type volumeMount struct {
+	Name, Destination string
+	ReadOnly, NoCopy  bool
 }
 
 // translateEnv is what translateCreate needs besides the request: the
@@ -487,7 +495,7 @@ func mounts(cfg *container.Config, hc *container.HostConfig, img *v1.ConfigFile,
 		if path.IsAbs(src) {
 			c.Mounts = append(c.Mounts, oci.Mount{Source: src, Destination: dst, ReadOnly: ro, Propagation: prop})
 		} else {
-			p.Volumes = append(p.Volumes, store.VolumeMount{Name: src, Destination: dst, ReadOnly: ro, Anonymous: src == ""})
+			p.Volumes = append(p.Volumes, volumeMount{Name: src, Destination: dst, ReadOnly: ro, NoCopy: slices.Contains(opts, "nocopy")})
 		}
 	}
 	for _, m := range hc.Mounts {
@@ -508,7 +516,7 @@ func mounts(cfg *container.Config, hc *container.HostConfig, img *v1.ConfigFile,
 			}
 			c.Mounts = append(c.Mounts, om)
 		case mount.TypeVolume:
-			p.Volumes = append(p.Volumes, store.VolumeMount{Name: m.Source, Destination: m.Target, ReadOnly: m.ReadOnly, Anonymous: m.Source == ""})
+			p.Volumes = append(p.Volumes, volumeMount{Name: m.Source, Destination: path.Clean(m.Target), ReadOnly: m.ReadOnly, NoCopy: m.VolumeOptions != nil && m.VolumeOptions.NoCopy})
 		case mount.TypeTmpfs:
 			var opts []string
 			if t := m.TmpfsOptions; t != nil {
@@ -542,7 +550,7 @@ func mounts(cfg *container.Config, hc *container.HostConfig, img *v1.ConfigFile,
 			continue
 		}
 		taken[path.Clean(dst)] = true
-		p.Volumes = append(p.Volumes, store.VolumeMount{Destination: path.Clean(dst), Anonymous: true})
+		p.Volumes = append(p.Volumes, volumeMount{Destination: path.Clean(dst)})
 	}
 	return nil
 }

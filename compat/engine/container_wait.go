@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 
@@ -28,6 +30,11 @@ func (s *Server) postContainerWait(w http.ResponseWriter, r *http.Request) error
 	w.WriteHeader(http.StatusOK)
 	http.NewResponseController(w).Flush()
 	last, err := s.containers.WaitFor(ctx, c.ID, until)
+	if _, gerr := s.containers.Get(ctx, c.ID); errdefs.IsNotFound(gerr) && c.Origin == store.OriginDocker {
+		// Removed: its own sandbox goes right after it; the client may
+		// count on everything being gone (docker run --rm).
+		s.waitSandboxGone(ctx, c.SandboxID)
+	}
 	resp := container.WaitResponse{StatusCode: int64(last.ExitCode)}
 	if err != nil && !errdefs.IsNotFound(err) {
 		if ctx.Err() != nil {
@@ -36,6 +43,29 @@ func (s *Server) postContainerWait(w http.ResponseWriter, r *http.Request) error
 		resp.Error = &container.WaitExitError{Message: err.Error()}
 	}
 	return json.NewEncoder(w).Encode(resp)
+}
+
+// waitSandboxGone waits a while for a removed container's sandbox to be
+// removed too, unless other containers still use it.
+func (s *Server) waitSandboxGone(ctx context.Context, id string) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(30 * time.Second)
+	for {
+		if _, err := s.pods.Get(ctx, id); err != nil {
+			return
+		}
+		if others, err := s.containers.Match(ctx, runtime.ContainerFilter{SandboxIDPrefix: id}); err != nil || len(others) > 0 {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // waitCondition is docker's wait condition as a test on the record:
