@@ -361,7 +361,6 @@ type HealthResult struct {
 	Output   string    `json:"output"`
 }
 
-
 // LabelsMatch reports whether labels include every label of selector
 // (an empty selector matches all), the list filters' label rule.
 func LabelsMatch(labels, selector map[string]string) bool {
