@@ -45,6 +45,7 @@ func (s *Server) postContainerAttach(w http.ResponseWriter, r *http.Request) err
 		return errorf(errdefs.ErrConflict, "You cannot attach to a paused container, unpause it first")
 	}
 	tty := c.Process.TTY
+	s.emitContainer(c, "attach", nil)
 	conn, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return fmt.Errorf("hijacking the connection: %w", err)
