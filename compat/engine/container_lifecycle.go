@@ -56,6 +56,7 @@ func (s *Server) startContainer(ctx context.Context, c store.Container, byUser b
 		if err := s.containers.Relaunch(ctx, c.ID); err != nil {
 			return err
 		}
+		s.attaching.relaunched(ctx, c.ID)
 	}
 	if err := s.mountContainerVolumes(ctx, c); err != nil {
 		return err
