@@ -81,6 +81,8 @@ type Server struct {
 	started    time.Time
 	// journal keeps recent docker events for /events (events.go).
 	journal *journal
+	// execs are the exec instances (exec.go).
+	execs execs
 }
 
 // New builds the server; Handler serves it.
