@@ -100,7 +100,8 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (store.Volume, 
 // its messages.
 func validate(name, driver string, opts map[string]string) error {
 	if driver != DriverLocal {
-		return &invalid{fmt.Sprintf("volume driver %q is not supported (only %q)", driver, DriverLocal)}
+		// docker's words for a driver plugin it does not have.
+		return &missingDriver{driver}
 	}
 	if len(name) == 1 {
 		return &invalid{"volume name is too short, names should be at least two alphanumeric characters"}
@@ -137,3 +138,11 @@ type invalid struct{ msg string }
 
 func (e *invalid) Error() string { return e.msg }
 func (e *invalid) Unwrap() error { return errdefs.ErrInvalidArgument }
+
+// missingDriver is docker's error for a volume driver it has no plugin of.
+type missingDriver struct{ name string }
+
+func (e *missingDriver) Error() string {
+	return fmt.Sprintf("error looking up volume plugin %s: plugin %q not found", e.name, e.name)
+}
+func (e *missingDriver) Unwrap() error { return errdefs.ErrNotFound }

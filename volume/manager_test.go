@@ -101,7 +101,6 @@ func TestCreateRefusesBadInput(t *testing.T) {
 		{CreateRequest{Name: "a"}, "create a: volume name is too short, names should be at least two alphanumeric characters"},
 		{CreateRequest{Name: "a/b"}, `create a/b: "a/b" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`},
 		{CreateRequest{Name: "_x"}, `create _x: "_x" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`},
-		{CreateRequest{Name: "v1", Driver: "nfs"}, `create v1: volume driver "nfs" is not supported (only "local")`},
 		{CreateRequest{Name: "v1", Options: map[string]string{"size": "1"}}, `create v1: invalid option: "size"`},
 		{CreateRequest{Name: "v1", Options: map[string]string{"type": "tmpfs"}}, `create v1: missing required option: "device"`},
 		{CreateRequest{Name: "v1", Options: map[string]string{"o": "bind"}}, `create v1: missing required option: "device"`},
@@ -110,6 +109,10 @@ func TestCreateRefusesBadInput(t *testing.T) {
 		if !errors.Is(err, errdefs.ErrInvalidArgument) || err.Error() != tc.want {
 			t.Errorf("create %+v: %v, want %q", tc.req, err, tc.want)
 		}
+	}
+	if _, err := m.Create(ctx, CreateRequest{Name: "v1", Driver: "nfs"}); !errors.Is(err, errdefs.ErrNotFound) ||
+		err.Error() != `create v1: error looking up volume plugin nfs: plugin "nfs" not found` {
+		t.Errorf("create with a driver berth lacks: %v", err)
 	}
 	if list, _ := m.List(ctx); len(list) != 0 {
 		t.Errorf("bad requests made volumes: %v", list)

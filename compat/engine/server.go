@@ -116,6 +116,7 @@ func (s *Server) Start(ctx context.Context) error {
 		untap := s.events.Tap(s.fromBus)
 		context.AfterFunc(ctx, untap)
 	}
+	s.autoRemove(ctx)
 	return nil
 }
 
