@@ -61,7 +61,7 @@ func (s *Server) archiveStat(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	c, err := s.execContainer(r.Context(), name)
+	c, err := s.lookupContainer(r.Context(), name)
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func (s *Server) archiveGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	c, err := s.execContainer(r.Context(), name)
+	c, err := s.lookupContainer(r.Context(), name)
 	if err != nil {
 		return err
 	}
@@ -109,7 +109,7 @@ func (s *Server) archivePut(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	c, err := s.execContainer(r.Context(), name)
+	c, err := s.lookupContainer(r.Context(), name)
 	if err != nil {
 		return err
 	}

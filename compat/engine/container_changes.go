@@ -12,7 +12,7 @@ func (s *Server) changesRoutes() {
 
 // containerChanges is docker diff: the writable layer's changes.
 func (s *Server) containerChanges(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.execContainer(r.Context(), r.PathValue("name"))
+	c, err := s.lookupContainer(r.Context(), r.PathValue("name"))
 	if err != nil {
 		return err
 	}

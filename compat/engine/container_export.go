@@ -12,7 +12,7 @@ func (s *Server) exportRoutes() {
 // containerExport is docker export: a tar of the container's merged root
 // file system, without its volumes.
 func (s *Server) containerExport(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.execContainer(r.Context(), r.PathValue("name"))
+	c, err := s.lookupContainer(r.Context(), r.PathValue("name"))
 	if err != nil {
 		return err
 	}

@@ -33,7 +33,7 @@ func (s *Server) statsRoutes() {
 // asks for a single sample at once.
 func (s *Server) containerStats(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
-	c, err := s.execContainer(r.Context(), name)
+	c, err := s.lookupContainer(r.Context(), name)
 	if err != nil {
 		return err
 	}
@@ -86,7 +86,7 @@ func (s *Server) containerStats(w http.ResponseWriter, r *http.Request) error {
 // statsSample reads the container's figures now, with prev's as the
 // pre-read ones. A container that is not running has only its name and id.
 func (s *Server) statsSample(ctx context.Context, c store.Container, prev *container.StatsResponse) container.StatsResponse {
-	st := container.StatsResponse{ID: c.ID, Name: "/" + s.dockerName(c), OSType: "linux"}
+	st := container.StatsResponse{ID: c.ID, Name: "/" + s.dockerName(ctx, c), OSType: "linux"}
 	if prev != nil {
 		st.PreRead, st.PreCPUStats = prev.Read, prev.CPUStats
 	}
@@ -184,9 +184,4 @@ func machineMemory() uint64 {
 		return 0
 	}
 	return uint64(si.Totalram) * uint64(si.Unit)
-}
-
-// dockerName is the container's docker name (without "/").
-func (s *Server) dockerName(c store.Container) string {
-	return strings.TrimPrefix(s.eventName(c.Origin, c.Key, c.Name, c.SandboxID, c.Attempt), "/")
 }

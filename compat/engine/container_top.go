@@ -17,7 +17,7 @@ func (s *Server) topRoutes() {
 // containerTop is docker top: the host's ps rows of the container's
 // processes.
 func (s *Server) containerTop(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.execContainer(r.Context(), r.PathValue("name"))
+	c, err := s.lookupContainer(r.Context(), r.PathValue("name"))
 	if err != nil {
 		return err
 	}

@@ -88,22 +88,12 @@ func (x *execs) get(id string) (*execInstance, error) {
 	return nil, errorf(errdefs.ErrNotFound, "No such exec instance: %s", id)
 }
 
-// execContainer finds a container by docker's reference (id, name, id
-// prefix), with docker's error.
-func (s *Server) execContainer(ctx context.Context, name string) (store.Container, error) {
-	c, err := s.containers.Get(ctx, strings.TrimPrefix(name, "/"))
-	if errors.Is(err, errdefs.ErrNotFound) {
-		return c, errorf(errdefs.ErrNotFound, "No such container: %s", name)
-	}
-	return c, err
-}
-
 func (s *Server) execCreate(w http.ResponseWriter, r *http.Request) error {
 	var req container.ExecCreateRequest
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
-	c, err := s.execContainer(r.Context(), r.PathValue("name"))
+	c, err := s.lookupContainer(r.Context(), r.PathValue("name"))
 	if err != nil {
 		return err
 	}
@@ -131,7 +121,7 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	c, err := s.execContainer(r.Context(), e.containerID)
+	c, err := s.lookupContainer(r.Context(), e.containerID)
 	if err != nil {
 		return err
 	}
