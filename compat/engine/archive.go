@@ -39,8 +39,11 @@ func archivePath(r *http.Request) (string, error) {
 
 // archiveError turns a missing container path into docker's message.
 func archiveError(err error, p, name string) error {
-	if errors.Is(err, runtime.ErrPathNotFound) {
+	switch {
+	case errors.Is(err, runtime.ErrPathNotFound):
 		return errorf(errdefs.ErrNotFound, "Could not find the file %s in container %s", p, name)
+	case errors.Is(err, runtime.ErrNotDirectory):
+		return errorf(errdefs.ErrInvalidArgument, "%s: not a directory", p)
 	}
 	return err
 }
