@@ -83,6 +83,9 @@ type Server struct {
 	journal *journal
 	// execs are the exec instances (exec.go).
 	execs execs
+	// attaching are the attaches waiting for exited containers to start
+	// again (container_attach.go).
+	attaching attachWaiters
 }
 
 // New builds the server; Handler serves it.
