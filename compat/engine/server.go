@@ -81,6 +81,8 @@ type Server struct {
 	started    time.Time
 	// journal keeps recent docker events for /events (events.go).
 	journal *journal
+	// dns runs the user networks' DNS servers (dns.go).
+	dns dnsRegistry
 }
 
 // New builds the server; Handler serves it.
@@ -115,6 +117,13 @@ func (s *Server) Start(ctx context.Context) error {
 		context.AfterFunc(ctx, untap)
 	}
 	s.autoRemove(ctx)
+	if err := s.ensureBridge(ctx); err != nil {
+		// Containers fall back to the pod network (cniNetwork).
+		s.log.Error("docker's bridge network", "error", err)
+	}
+	if err := s.startNetworkDNS(ctx); err != nil {
+		s.log.Error("starting the networks' DNS servers", "error", err)
+	}
 	return nil
 }
 
