@@ -83,6 +83,9 @@ type Server struct {
 	journal *journal
 	// dns runs the user networks' DNS servers (dns.go).
 	dns dnsRegistry
+	// attaching are the attaches waiting for exited containers to start
+	// again (container_attach.go).
+	attaching attachWaiters
 }
 
 // New builds the server; Handler serves it.
