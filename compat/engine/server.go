@@ -83,6 +83,8 @@ type Server struct {
 	journal *journal
 	// dns runs the user networks' DNS servers (dns.go).
 	dns dnsRegistry
+	// execs are the exec instances (exec.go).
+	execs execs
 	// attaching are the attaches waiting for exited containers to start
 	// again (container_attach.go).
 	attaching attachWaiters
