@@ -32,7 +32,7 @@ func serveDocker(ctx context.Context, cfg config.Config, svc *Services, log *slo
 			Mirrors:   cfg.Registry.Mirrors, InsecureRegistries: cfg.Registry.Insecure,
 		},
 		Images: svc.Images, Pods: svc.Pods, Containers: svc.Containers, Networks: svc.Networks,
-		Events: svc.Events, Logger: log,
+		Volumes: svc.Volumes, Events: svc.Events, Logger: log,
 	})
 	if err := srv.Start(ctx); err != nil {
 		return err

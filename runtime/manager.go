@@ -66,6 +66,7 @@ type Manager struct {
 	names    *namereg.Registry
 	locks    sync.Map // id → *sync.Mutex
 	events   *events.Bus
+	changes  changes
 	// dropped remembers which unsupported resources were logged, so each
 	// is warned about once per daemon start.
 	dropped sync.Map
@@ -170,6 +171,9 @@ func (m *Manager) update(id string, fn func(*store.Container)) (store.Container,
 		fn(&c)
 		return store.Put(tx, store.Containers, id, c)
 	})
+	if err == nil {
+		m.changed(id)
+	}
 	return c, err
 }
 

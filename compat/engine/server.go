@@ -28,6 +28,7 @@ import (
 	"github.com/berth-runtime/berth/internal/events"
 	"github.com/berth-runtime/berth/runtime"
 	"github.com/berth-runtime/berth/sandbox"
+	"github.com/berth-runtime/berth/volume"
 )
 
 // The API versions served: the newest that github.com/moby/moby/api
@@ -65,6 +66,7 @@ type Options struct {
 	Pods       *sandbox.Manager
 	Containers *runtime.Manager
 	Networks   *cni.Manager
+	Volumes    *volume.Manager
 	Events     *events.Bus
 	Logger     *slog.Logger
 }
@@ -76,19 +78,23 @@ type Server struct {
 	pods       *sandbox.Manager
 	containers *runtime.Manager
 	networks   *cni.Manager
+	volumes    *volume.Manager
 	events     *events.Bus
 	log        *slog.Logger
 	mux        *http.ServeMux
 	started    time.Time
 	// journal keeps recent docker events for /events (events.go).
 	journal *journal
+	// attaching are the attaches waiting for exited containers to start
+	// again (container_attach.go).
+	attaching attachWaiters
 }
 
 // New builds the server; Handler serves it.
 func New(o Options) *Server {
 	s := &Server{
 		cfg: o.Config, images: o.Images, pods: o.Pods, containers: o.Containers,
-		networks: o.Networks, events: o.Events, log: o.Logger, mux: http.NewServeMux(),
+		networks: o.Networks, volumes: o.Volumes, events: o.Events, log: o.Logger, mux: http.NewServeMux(),
 		started: time.Now(), journal: newJournal(),
 	}
 	if s.log == nil {
@@ -115,6 +121,7 @@ func (s *Server) Start(ctx context.Context) error {
 		untap := s.events.Tap(s.fromBus)
 		context.AfterFunc(ctx, untap)
 	}
+	s.autoRemove(ctx)
 	return nil
 }
 
