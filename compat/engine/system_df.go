@@ -4,7 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
-	"strings"
+	"time"
 
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
@@ -15,7 +15,6 @@ import (
 
 	"github.com/berth-runtime/berth/imageservice/reference"
 	"github.com/berth-runtime/berth/internal/errdefs"
-	"github.com/berth-runtime/berth/runtime"
 	"github.com/berth-runtime/berth/store"
 )
 
@@ -234,22 +233,14 @@ func familiarNames(names []string) []string {
 }
 
 // containerUsageItem is a container as `docker system df -v` lists it:
-// its writable layer (SizeRw) and that plus its image (SizeRootFs).
+// as `docker ps` shows it, with its writable layer (SizeRw) and that
+// plus its image (SizeRootFs).
 func (s *Server) containerUsageItem(ctx context.Context, c store.Container, imageSize int64) container.Summary {
-	state := container.StateCreated
-	switch runtime.StateOf(c) {
-	case runtime.Running:
-		state = container.StateRunning
-	case runtime.Exited:
-		state = container.StateExited
+	var sb store.Sandbox
+	if s.pods != nil {
+		sb, _ = s.pods.Get(ctx, c.SandboxID)
 	}
-	name := s.eventName(c.Origin, c.Key, c.Name, c.SandboxID, c.Attempt)
-	cmd := append(slices.Clone(c.Process.Command), c.Process.Args...)
-	sum := container.Summary{
-		ID: c.ID, Names: []string{"/" + name}, Image: familiarName(c.Image), ImageID: c.ImageID.String(),
-		Command: strings.Join(cmd, " "), Created: c.CreatedAt.Unix(), Labels: c.Labels,
-		State: state, Status: string(state), Mounts: []container.MountPoint{},
-	}
+	sum := s.summary(ctx, c, sb, s.dockerName(ctx, c), time.Now())
 	if rw, _, err := s.containers.LayerUsage(ctx, c.ID); err == nil {
 		sum.SizeRw = rw
 	}
@@ -257,15 +248,29 @@ func (s *Server) containerUsageItem(ctx context.Context, c store.Container, imag
 	return sum
 }
 
-func familiarName(n string) string {
-	if ref, err := reference.Parse(n); err == nil {
-		return ref.Familiar()
-	}
-	return n
-}
-
-// volumesUsage lists the volumes with their size and users. Until the
-// volume service is wired, there are none to report.
+// volumesUsage lists the volumes with their size and the number of
+// containers that mount them.
 func (s *Server) volumesUsage(ctx context.Context) ([]volume.Volume, error) {
-	return []volume.Volume{}, nil
+	out := []volume.Volume{}
+	if s.volumes == nil {
+		return out, nil
+	}
+	vs, err := s.volumes.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	users, err := s.volumes.Users(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range vs {
+		view := s.volumeView(v)
+		size, err := s.volumes.Size(v)
+		if err != nil {
+			size = -1
+		}
+		view.UsageData = &volume.UsageData{Size: size, RefCount: int64(len(users[v.Name]))}
+		out = append(out, view)
+	}
+	return out, nil
 }
