@@ -31,7 +31,7 @@ func serveDocker(ctx context.Context, cfg config.Config, svc *Services, log *slo
 			Endpoints: map[string]string{"cri": "unix://" + cfg.ListenPath(), "docker": "unix://" + cfg.DockerListenPath()},
 		},
 		Images: svc.Images, Pods: svc.Pods, Containers: svc.Containers, Networks: svc.Networks,
-		Events: svc.Events, Logger: log,
+		Volumes: svc.Volumes, Events: svc.Events, Logger: log,
 	})
 	if err := srv.Start(ctx); err != nil {
 		return err
