@@ -20,7 +20,7 @@ type ImageUser struct {
 func (m *Manager) ImageUsers(tx *store.Tx) ([]ImageUser, error) {
 	var out []ImageUser
 	err := store.ForEach(tx, store.Containers, func(_ string, c store.Container) error {
-		out = append(out, ImageUser{Image: c.ImageID, Container: c.ID, Running: !c.StartedAt.IsZero() && c.FinishedAt.IsZero()})
+		out = append(out, ImageUser{Image: c.ImageID, Container: c.ID, Running: StateOf(c) == Running})
 		return nil
 	})
 	return out, err

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -13,14 +12,9 @@ import (
 
 	"github.com/berth-runtime/berth/imageservice"
 	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/runtime"
 	"github.com/berth-runtime/berth/store"
 )
-
-// diffTarrer is the runtime's writable-layer export (runtime.Manager's
-// DiffTar): the container's changes as an OCI layer tar.
-type diffTarrer interface {
-	DiffTar(ctx context.Context, id string) (io.ReadCloser, error)
-}
 
 // commit is docker commit: the container's writable layer becomes a new
 // layer on its image, with the container's command and environment as
@@ -28,11 +22,8 @@ type diffTarrer interface {
 func (s *Server) commit(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	ctx := r.Context()
-	c, err := s.containers.Get(ctx, strings.TrimPrefix(q.Get("container"), "/"))
+	c, err := s.lookupContainer(ctx, q.Get("container"))
 	if err != nil {
-		if errdefs.IsNotFound(err) {
-			return errorf(errdefs.ErrNotFound, "No such container: %s", q.Get("container"))
-		}
 		return err
 	}
 	name := ""
@@ -58,7 +49,10 @@ func (s *Server) commit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	cfg := commitConfig(pcfg.Config, c)
+	cfg, err := s.commitConfig(ctx, pcfg.Config, c)
+	if err != nil {
+		return err
+	}
 	if body != nil {
 		if err := overlayConfig(&cfg, body); err != nil {
 			return err
@@ -67,11 +61,15 @@ func (s *Server) commit(w http.ResponseWriter, r *http.Request) error {
 	if err := applyChanges(&cfg, q["changes"]); err != nil {
 		return err
 	}
-	differ, ok := any(s.containers).(diffTarrer)
-	if !ok {
-		return errorf(errdefs.ErrNotImplemented, "commit needs the container's writable layer, which this berth cannot export yet")
+	// A still picture: docker pauses a running container unless asked not to.
+	if q.Get("pause") == "" || boolValue(r, "pause") {
+		if runtime.StateOf(c) == runtime.Running && !c.Paused {
+			if err := s.containers.Pause(ctx, c.ID); err == nil {
+				defer s.containers.Unpause(context.WithoutCancel(ctx), c.ID)
+			}
+		}
 	}
-	layer, err := differ.DiffTar(ctx, c.ID)
+	layer, err := s.containers.DiffTar(ctx, c.ID)
 	if err != nil {
 		return err
 	}
@@ -89,26 +87,39 @@ func (s *Server) commit(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusCreated, container.CommitResponse{ID: img.ID.String()})
 }
 
-// commitConfig is the image config a container stands for: its image's,
-// with the command, arguments, environment and working directory it was
-// created with.
-func commitConfig(base v1.Config, c store.Container) v1.Config {
+// commitConfig is the image config a container stands for, as docker
+// commits it: its image's, with the container's own config over it
+// (command, entrypoint, user, working directory, ports, healthcheck...),
+// its environment and labels added to the image's.
+func (s *Server) commitConfig(ctx context.Context, base v1.Config, c store.Container) (v1.Config, error) {
+	sb, err := s.pods.Get(ctx, c.SandboxID)
+	if err != nil {
+		return v1.Config{}, err
+	}
+	cc := s.containerConfig(ctx, c, sb)
 	cfg := base
 	cfg.Env = append([]string{}, base.Env...)
-	if len(c.Process.Command) > 0 {
-		cfg.Entrypoint = c.Process.Command
-		cfg.Cmd = c.Process.Args
-	} else if len(c.Process.Args) > 0 {
-		cfg.Cmd = c.Process.Args
+	labels := map[string]string{}
+	for k, v := range base.Labels {
+		labels[k] = v
 	}
-	for _, e := range c.Process.Env {
+	for _, e := range cc.Env {
 		k, v, _ := strings.Cut(e, "=")
 		cfg.Env = setEnv(cfg.Env, k, v)
 	}
-	if c.Process.WorkingDir != "" {
-		cfg.WorkingDir = c.Process.WorkingDir
+	for k, v := range cc.Labels {
+		labels[k] = v
 	}
-	return cfg
+	over := *cc
+	over.Env, over.Labels = nil, nil
+	if err := overlayConfig(&cfg, &over); err != nil {
+		return v1.Config{}, err
+	}
+	cfg.Labels = labels
+	if len(labels) == 0 {
+		cfg.Labels = nil
+	}
+	return cfg, nil
 }
 
 // overlayConfig sets the fields the request's config gives (docker
