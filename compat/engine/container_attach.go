@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/runtime"
@@ -37,14 +39,11 @@ func (s *Server) postContainerAttach(w http.ResponseWriter, r *http.Request) err
 		}
 	}
 	stream, withLogs := boolValue(r, "stream"), boolValue(r, "logs")
-	st := runtime.StateOf(c)
-	if stream && !withLogs && st != runtime.Running && st != runtime.Created {
-		return errorf(errdefs.ErrConflict, "You cannot attach to a stopped container, start it first")
-	}
 	if c.Paused && stream {
 		return errorf(errdefs.ErrConflict, "You cannot attach to a paused container, unpause it first")
 	}
 	tty := c.Process.TTY
+	s.emitContainer(c, "attach", nil)
 	conn, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return fmt.Errorf("hijacking the connection: %w", err)
@@ -94,6 +93,19 @@ func (s *Server) postContainerAttach(w http.ResponseWriter, r *http.Request) err
 	if !stream {
 		return nil
 	}
+	var pending *pendingAttach
+	if runtime.StateOf(c) == runtime.Exited {
+		// docker start -a: the client attaches, then starts the
+		// container, which gets a new process: wait for it.
+		pending = s.attaching.add(c.ID)
+		defer s.attaching.remove(c.ID, pending)
+		writeHeader()
+		select {
+		case <-pending.relaunched:
+		case <-ctx.Done():
+			return nil
+		}
+	}
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan struct{})
@@ -105,7 +117,12 @@ func (s *Server) postContainerAttach(w http.ResponseWriter, r *http.Request) err
 			stdin = &detachReader{r: in, keys: keys, detach: cancel, done: done}
 		}
 	}
-	opts := runtime.AttachOpts{Stdin: stdin, Attached: writeHeader}
+	opts := runtime.AttachOpts{Stdin: stdin, Attached: func() {
+		writeHeader()
+		if pending != nil {
+			pending.attachedOnce()
+		}
+	}}
 	// Nil interfaces, not typed nils, for the streams not asked for.
 	if stdout != nil {
 		opts.Stdout = stdout
@@ -116,7 +133,67 @@ func (s *Server) postContainerAttach(w http.ResponseWriter, r *http.Request) err
 	if err := s.containers.Attach(actx, c.ID, opts); err != nil && actx.Err() == nil {
 		s.log.Debug("attach ended", "container", c.ID, "error", err)
 	}
+	if pending != nil {
+		pending.attachedOnce() // failed: do not hold the start up
+	}
 	return nil
+}
+
+// attachWaiters are the attaches to exited containers, waiting for the
+// next start: it relaunches the container, lets them attach to the new
+// process, then starts it, so they miss none of its output.
+type attachWaiters struct {
+	mu sync.Mutex
+	m  map[string][]*pendingAttach
+}
+
+type pendingAttach struct {
+	relaunched   chan struct{}
+	attached     chan struct{}
+	attachedOnce func()
+}
+
+func (a *attachWaiters) add(id string) *pendingAttach {
+	p := &pendingAttach{relaunched: make(chan struct{}), attached: make(chan struct{})}
+	p.attachedOnce = sync.OnceFunc(func() { close(p.attached) })
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.m == nil {
+		a.m = map[string][]*pendingAttach{}
+	}
+	a.m[id] = append(a.m[id], p)
+	return p
+}
+
+func (a *attachWaiters) remove(id string, p *pendingAttach) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.m[id] = slices.DeleteFunc(a.m[id], func(q *pendingAttach) bool { return q == p })
+	if len(a.m[id]) == 0 {
+		delete(a.m, id)
+	}
+}
+
+// relaunched tells the attaches waiting for container id that its new
+// process is there, and waits (a bounded while) until they are attached.
+func (a *attachWaiters) relaunched(ctx context.Context, id string) {
+	a.mu.Lock()
+	waiting := slices.Clone(a.m[id])
+	delete(a.m, id)
+	a.mu.Unlock()
+	timeout := time.After(10 * time.Second)
+	for _, p := range waiting {
+		close(p.relaunched)
+	}
+	for _, p := range waiting {
+		select {
+		case <-p.attached:
+		case <-timeout:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // parseDetachKeys reads docker's detach key list: "ctrl-p,ctrl-q" or

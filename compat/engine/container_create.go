@@ -84,6 +84,9 @@ func (s *Server) create(ctx context.Context, plan createPlan) (id string, err er
 			return "", err
 		}
 	} else {
+		if err := s.links(ctx, &plan); err != nil {
+			return "", err
+		}
 		if plan.Network != "" {
 			net, err := s.cniNetwork(plan.Network)
 			if errdefs.IsNotFound(err) {
@@ -109,6 +112,9 @@ func (s *Server) create(ctx context.Context, plan createPlan) (id string, err er
 			return "", err
 		}
 	}
+	if err := s.volumesFrom(ctx, &plan); err != nil {
+		return "", err
+	}
 	undoVolumes, err := s.mountVolumes(ctx, &plan)
 	if err != nil {
 		return "", err
@@ -127,6 +133,75 @@ func (s *Server) create(ctx context.Context, plan createPlan) (id string, err er
 		return "", errorf(errdefs.ErrNotFound, "No such image: %s", plan.Container.Image)
 	}
 	return id, err
+}
+
+// links turns --link name[:alias] into /etc/hosts entries for the
+// linked container's address (docker's legacy links on the default
+// bridge).
+func (s *Server) links(ctx context.Context, plan *createPlan) error {
+	for _, l := range plan.Links {
+		ref, alias, _ := strings.Cut(l, ":")
+		other, err := s.lookupContainer(ctx, ref)
+		if err != nil {
+			return errorf(errdefs.ErrInvalidArgument, "could not get container for %s", ref)
+		}
+		if runtime.StateOf(other) != runtime.Running {
+			return errorf(errdefs.ErrInvalidArgument, "cannot link to a non running container: /%s AS /%s/%s", s.dockerName(ctx, other), plan.Container.UniqueName, cmpOr(alias, ref))
+		}
+		sb, err := s.pods.Get(ctx, other.SandboxID)
+		if err != nil {
+			return err
+		}
+		for _, ip := range sb.IPs {
+			names := []string{strings.TrimPrefix(ref, "/"), other.ID[:12], s.dockerName(ctx, other)}
+			if alias != "" {
+				names = append([]string{alias}, names...)
+			}
+			for _, n := range names {
+				plan.Sandbox.ExtraHosts = append(plan.Sandbox.ExtraHosts, n+":"+ip)
+			}
+			break
+		}
+	}
+	return nil
+}
+
+// volumesFrom adds the binds and volumes of the --volumes-from
+// containers ("name[:ro|:rw]") at the destinations the plan leaves free.
+func (s *Server) volumesFrom(ctx context.Context, plan *createPlan) error {
+	taken := map[string]bool{}
+	for _, m := range plan.Container.Mounts {
+		taken[m.Destination] = true
+	}
+	for _, v := range plan.Volumes {
+		taken[v.Destination] = true
+	}
+	for _, spec := range plan.VolumesFrom {
+		ref, mode, _ := strings.Cut(spec, ":")
+		if mode != "" && mode != "ro" && mode != "rw" {
+			return errorf(errdefs.ErrInvalidArgument, "invalid mode for volumes-from: %s", mode)
+		}
+		other, err := s.lookupContainer(ctx, ref)
+		if err != nil {
+			return err
+		}
+		for _, m := range other.Mounts {
+			if taken[m.Destination] || m.Image != "" || m.Source == "" {
+				continue
+			}
+			taken[m.Destination] = true
+			ro := m.ReadOnly
+			if mode != "" {
+				ro = mode == "ro"
+			}
+			if m.Volume != "" {
+				plan.Volumes = append(plan.Volumes, volumeMount{Name: m.Volume, Destination: m.Destination, ReadOnly: ro, NoCopy: true})
+				continue
+			}
+			plan.Container.Mounts = append(plan.Container.Mounts, oci.Mount{Source: m.Source, Destination: m.Destination, ReadOnly: ro, Propagation: m.Propagation})
+		}
+	}
+	return nil
 }
 
 // mountVolumes makes (or finds) the plan's volumes and adds them as

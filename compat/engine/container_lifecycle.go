@@ -56,6 +56,7 @@ func (s *Server) startContainer(ctx context.Context, c store.Container, byUser b
 		if err := s.containers.Relaunch(ctx, c.ID); err != nil {
 			return err
 		}
+		s.attaching.relaunched(ctx, c.ID)
 	}
 	if err := s.mountContainerVolumes(ctx, c); err != nil {
 		return err
@@ -103,6 +104,7 @@ func (s *Server) postContainerStop(w http.ResponseWriter, r *http.Request) error
 	if err := s.stopContainer(ctx, c, timeout, r.URL.Query().Get("signal")); err != nil {
 		return err
 	}
+	s.emitContainer(c, "stop", nil)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -142,6 +144,7 @@ func (s *Server) postContainerRestart(w http.ResponseWriter, r *http.Request) er
 	if err := s.startContainer(ctx, c, true); err != nil {
 		return err
 	}
+	s.emitContainer(c, "restart", nil)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -173,7 +176,7 @@ func (s *Server) postContainerKill(w http.ResponseWriter, r *http.Request) error
 		}
 		return err
 	}
-	s.emit("container", "kill", c.ID, map[string]string{"name": s.dockerName(ctx, c), "image": c.Image, "signal": strconv.Itoa(int(sig))})
+	s.emitContainer(c, "kill", map[string]string{"signal": strconv.Itoa(int(sig))})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -194,7 +197,7 @@ func (s *Server) postContainerPause(w http.ResponseWriter, r *http.Request) erro
 	if err := s.containers.Pause(ctx, c.ID); err != nil {
 		return err
 	}
-	s.emit("container", "pause", c.ID, map[string]string{"name": s.dockerName(ctx, c), "image": c.Image})
+	s.emitContainer(c, "pause", nil)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -212,7 +215,7 @@ func (s *Server) postContainerUnpause(w http.ResponseWriter, r *http.Request) er
 	if err := s.containers.Unpause(ctx, c.ID); err != nil {
 		return err
 	}
-	s.emit("container", "unpause", c.ID, map[string]string{"name": s.dockerName(ctx, c), "image": c.Image})
+	s.emitContainer(c, "unpause", nil)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -294,7 +297,9 @@ func (s *Server) postContainerRename(w http.ResponseWriter, r *http.Request) err
 		}
 		return err
 	}
-	s.emit("container", "rename", c.ID, map[string]string{"name": name, "oldName": "/" + old, "image": c.Image})
+	if renamed, err := s.containers.Get(ctx, c.ID); err == nil {
+		s.emitContainer(renamed, "rename", map[string]string{"oldName": "/" + old})
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

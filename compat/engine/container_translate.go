@@ -43,6 +43,10 @@ type createPlan struct {
 	// service makes (or finds) them, then they are binds of their
 	// directories.
 	Volumes []volumeMount
+	// VolumesFrom are --volumes-from's containers ("name[:ro|:rw]").
+	VolumesFrom []string
+	// Links are --link's containers ("name[:alias]").
+	Links []string
 }
 
 // volumeMount is a volume the request mounts; an empty Name is an
@@ -340,6 +344,7 @@ func translateCreate(req container.CreateRequest, env translateEnv) (createPlan,
 	if err := mounts(cfg, hc, img, &c, &p); err != nil {
 		return p, err
 	}
+	p.VolumesFrom, p.Links = hc.VolumesFrom, hc.Links
 	p.Sandbox, p.Container = sb, c
 	return p, nil
 }

@@ -59,7 +59,7 @@ func (s *Server) postContainerUpdate(w http.ResponseWriter, r *http.Request) err
 	}); err != nil {
 		return err
 	}
-	s.emit("container", "update", c.ID, map[string]string{"name": s.dockerName(ctx, c), "image": c.Image})
+	s.emitContainer(c, "update", nil)
 	return writeJSON(w, http.StatusOK, container.UpdateResponse{Warnings: []string{}})
 }
 
@@ -144,6 +144,7 @@ func (s *Server) postContainerResize(w http.ResponseWriter, r *http.Request) err
 		}
 		return err
 	}
+	s.emitContainer(c, "resize", map[string]string{"height": strconv.FormatUint(h, 10), "width": strconv.FormatUint(wd, 10)})
 	w.WriteHeader(http.StatusOK)
 	return nil
 }

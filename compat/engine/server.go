@@ -81,6 +81,9 @@ type Server struct {
 	started    time.Time
 	// journal keeps recent docker events for /events (events.go).
 	journal *journal
+	// attaching are the attaches waiting for exited containers to start
+	// again (container_attach.go).
+	attaching attachWaiters
 }
 
 // New builds the server; Handler serves it.

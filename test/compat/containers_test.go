@@ -481,3 +481,66 @@ func TestContainerInteractiveTTY(t *testing.T) {
 		t.Errorf("exit code after attach: %s", got)
 	}
 }
+
+func TestContainerLogsAndStartAttach(t *testing.T) {
+	e := newEngine(t, "")
+	e.docker("run", "--name", "lines", "busybox", "sh", "-c", "for i in 1 2 3; do echo out$i; echo err$i >&2; done")
+	stdout, stderr, err := e.Run("", e.cli, "logs", "lines")
+	if err != nil || stdout != "out1\nout2\nout3\n" || stderr != "err1\nerr2\nerr3\n" {
+		t.Errorf("docker logs: stdout %q stderr %q (%v), want the streams apart", stdout, stderr, err)
+	}
+	e.docker("run", "--name", "count", "busybox", "seq", "5")
+	if got := e.docker("logs", "--tail", "2", "count"); got != "4\n5" {
+		t.Errorf("docker logs --tail 2: %q", got)
+	}
+	ts := e.docker("logs", "-t", "--tail", "1", "count")
+	stamp, line, _ := strings.Cut(ts, " ")
+	if _, err := time.Parse(time.RFC3339Nano, stamp); err != nil || line != "5" {
+		t.Errorf("docker logs -t: %q", ts)
+	}
+	if got := e.docker("logs", "--since", "2100-01-01T00:00:00Z", "lines"); got != "" {
+		t.Errorf("docker logs --since the future: %q", got)
+	}
+	// start -a of an exited container runs it again with the client
+	// attached from the first byte; the log keeps both runs.
+	if got := e.docker("start", "-a", "lines"); !strings.Contains(got, "out1") || !strings.Contains(got, "out3") {
+		t.Errorf("docker start -a: %q", got)
+	}
+	if got := strings.Count(e.docker("logs", "lines"), "out1"); got != 2 {
+		t.Errorf("the log has %d runs, want 2", got)
+	}
+	// logs -f follows until the container exits.
+	e.docker("run", "-d", "--name", "slow", "busybox", "sh", "-c", "echo first; exec sleep 1000")
+	done := make(chan string, 1)
+	go func() { out, _, _ := e.Run("", e.cli, "logs", "-f", "slow"); done <- out }()
+	e.waitLogs("slow", "first")
+	e.docker("kill", "slow")
+	if got := <-done; got != "first\n" {
+		t.Errorf("docker logs -f: %q", got)
+	}
+	// A TTY's output is one stream.
+	e.docker("run", "-t", "--name", "tty", "busybox", "sh", "-c", "echo to-out; echo to-err >&2")
+	if got := e.docker("logs", "tty"); got != "to-out\r\nto-err\r" {
+		t.Errorf("docker logs of a TTY container: %q", got)
+	}
+}
+
+func TestContainerVolumesFromAndLinks(t *testing.T) {
+	e := newEngine(t, "")
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/f", []byte("from-host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.docker("run", "--name", "holder", "-v", "shared:/shared", "-v", dir+":/host:ro", "busybox", "sh", "-c", "echo from-volume > /shared/v")
+	if got := e.docker("run", "--rm", "--volumes-from", "holder", "busybox", "cat", "/shared/v", "/host/f"); got != "from-volume\nfrom-host" {
+		t.Errorf("--volumes-from: %q", got)
+	}
+	if errOut := e.dockerFails("run", "--rm", "--volumes-from", "holder", "busybox", "touch", "/host/x"); !strings.Contains(errOut, "Read-only file system") {
+		t.Errorf("a read-only bind stays read-only through --volumes-from: %q", errOut)
+	}
+	e.docker("run", "-d", "--name", "db", "busybox", "sleep", "1000")
+	ip := e.docker("inspect", "--format", "{{.NetworkSettings.IPAddress}}", "db")
+	if got := e.docker("run", "--rm", "--link", "db:database", "busybox", "grep", "database", "/etc/hosts"); !strings.HasPrefix(got, ip+"\t") {
+		t.Errorf("--link hosts entry %q, want db's address %s", got, ip)
+	}
+}
