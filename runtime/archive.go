@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
@@ -52,6 +53,10 @@ type PathStat struct {
 // ErrPathNotFound is wrapped (with errdefs.ErrNotFound) by the errors of
 // a container path that does not exist.
 var ErrPathNotFound = errors.New("no such file or directory in the container")
+
+// ErrNotDirectory is wrapped by the errors of a container path that
+// names a directory ("x/") where a file is.
+var ErrNotDirectory = fmt.Errorf("not a directory: %w", errdefs.ErrInvalidArgument)
 
 // ExtractOptions shape ExtractToDir.
 type ExtractOptions struct {
@@ -353,8 +358,12 @@ func readSpec(c store.Container) (*specs.Spec, error) {
 
 // pathError is the error of a container path that cannot be read.
 func pathError(p string, err error) error {
-	if errors.Is(err, fs.ErrNotExist) {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("%s: %w: %w", p, ErrPathNotFound, errdefs.ErrNotFound)
+	case errors.Is(err, syscall.ENOTDIR):
+		// Not the host path: the client knows only the container's.
+		return fmt.Errorf("%s: %w", p, ErrNotDirectory)
 	}
 	return err
 }

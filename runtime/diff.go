@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -89,11 +90,10 @@ func LayerTar(upper string, exclude []string) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("the writable layer: %w", err)
 	}
 	var patterns []string
-	for _, p := range exclude {
-		if rel := strings.TrimPrefix(path.Clean(p), "/"); rel != "" && untouchedMountPoint(upper, rel) {
-			patterns = append(patterns, rel)
-		}
+	for p := range skippedPaths(upper, exclude) {
+		patterns = append(patterns, strings.TrimPrefix(p, "/"))
 	}
+	slices.Sort(patterns)
 	return archive.TarWithOptions(upper, &archive.TarOptions{
 		Compression:     compression.None,
 		WhiteoutFormat:  archive.OverlayWhiteoutFormat,
@@ -105,12 +105,7 @@ func LayerTar(upper string, exclude []string) (io.ReadCloser, error) {
 // directories lowers (top first) and lists its changes (see Changes),
 // leaving out the paths in exclude that the runtime made as mount points.
 func LayerChanges(upper string, lowers []string, exclude []string) ([]Change, error) {
-	skip := map[string]bool{}
-	for _, p := range exclude {
-		if p = path.Clean("/" + p); p != "/" && untouchedMountPoint(upper, p[1:]) {
-			skip[p] = true
-		}
-	}
+	skip := skippedPaths(upper, exclude)
 	var changes []Change
 	changedDirs := map[string]bool{}
 	err := filepath.WalkDir(upper, func(hostPath string, d fs.DirEntry, err error) error {
@@ -204,6 +199,46 @@ func overlayDeleted(hostPath, p string, fi fs.FileInfo, lowers []string) (bool, 
 		}
 	}
 	return false, nil
+}
+
+// skippedPaths are the paths of exclude (container paths) that upper
+// holds only as the runtime made them (see untouchedMountPoint), and the
+// directories above them that upper holds for nothing else: the runtime
+// copied them up to make the mount points, which docker's init layer
+// hides from the writable one.
+func skippedPaths(upper string, exclude []string) map[string]bool {
+	skip := map[string]bool{}
+	for _, p := range exclude {
+		if p = path.Clean("/" + p); p != "/" && untouchedMountPoint(upper, p[1:]) {
+			skip[p] = true
+		}
+	}
+	parents := map[string]bool{}
+	for p := range skip {
+		for d := path.Dir(p); d != "/"; d = path.Dir(d) {
+			parents[d] = true
+		}
+	}
+	// Deepest first, so that a directory sees its children decided.
+	dirs := slices.Collect(maps.Keys(parents))
+	slices.SortFunc(dirs, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
+	for _, d := range dirs {
+		entries, err := os.ReadDir(filepath.Join(upper, d))
+		if err != nil {
+			continue
+		}
+		only := true
+		for _, ent := range entries {
+			if !skip[path.Join(d, ent.Name())] {
+				only = false
+				break
+			}
+		}
+		if only {
+			skip[d] = true
+		}
+	}
+	return skip
 }
 
 // untouchedMountPoint reports whether rel in upper is what the runtime

@@ -97,6 +97,28 @@ func TestLayerChangesMountPointWithContent(t *testing.T) {
 	}
 }
 
+func TestLayerChangesOnlyMountPoints(t *testing.T) {
+	lower, upper := t.TempDir(), t.TempDir()
+	layerTree(t, lower, map[string]string{"etc/passwd": "root\n"}, time.Now().Add(-time.Hour))
+	// The runtime made /etc/hosts and /etc/resolv.conf, copying /etc up.
+	layerTree(t, upper, map[string]string{"etc/hosts": "", "etc/resolv.conf": "", "run/secrets/": ""}, time.Now())
+	exclude := []string{"/etc/hosts", "/etc/resolv.conf", "/run/secrets"}
+	got, err := LayerChanges(upper, []string{lower}, exclude)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 {
+		t.Errorf("a fresh container's layer shows changes: %v", got)
+	}
+	r, err := LayerTar(upper, exclude)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names := tarNames(t, r); len(names) != 0 {
+		t.Errorf("a fresh container's layer has entries: %v", names)
+	}
+}
+
 // tarNames lists the entries of a tar stream.
 func tarNames(t *testing.T, r io.ReadCloser) map[string]byte {
 	t.Helper()

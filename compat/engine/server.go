@@ -81,6 +81,8 @@ type Server struct {
 	started    time.Time
 	// journal keeps recent docker events for /events (events.go).
 	journal *journal
+	// execs are the exec instances (exec.go).
+	execs execs
 	// attaching are the attaches waiting for exited containers to start
 	// again (container_attach.go).
 	attaching attachWaiters
