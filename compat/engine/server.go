@@ -53,6 +53,10 @@ type Config struct {
 	Runtimes map[string]string
 	// Endpoints are the daemon's sockets, by door ("cri", "docker").
 	Endpoints map[string]string
+	// Mirrors (by registry host) and InsecureRegistries (hosts or CIDRs)
+	// are the registry config, reported by /info.
+	Mirrors            map[string][]string
+	InsecureRegistries []string
 }
 
 // Options are the services the door translates to.
