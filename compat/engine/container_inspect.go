@@ -54,10 +54,10 @@ func (s *Server) getContainerJSON(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	v := s.inspect(ctx, c)
-	resp := inspectResponse{InspectResponse: v, NetworkSettings: v.NetworkSettings}
-	if versionBefore(r, "1.52") {
-		resp.NetworkSettings = legacySettings(v.NetworkSettings)
-	}
+	// The fields API 1.52 dropped go to every version: docker-py 5 and
+	// docker-compose 1.29 negotiate the server's newest version and
+	// still read NetworkSettings.IPAddress.
+	resp := inspectResponse{InspectResponse: v, NetworkSettings: legacySettings(v.NetworkSettings)}
 	return writeJSON(w, http.StatusOK, resp)
 }
 

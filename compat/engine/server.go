@@ -53,6 +53,10 @@ type Config struct {
 	Runtimes map[string]string
 	// Endpoints are the daemon's sockets, by door ("cri", "docker").
 	Endpoints map[string]string
+	// Mirrors (by registry host) and InsecureRegistries (hosts or CIDRs)
+	// are the registry config, reported by /info.
+	Mirrors            map[string][]string
+	InsecureRegistries []string
 }
 
 // Options are the services the door translates to.
@@ -81,6 +85,8 @@ type Server struct {
 	started    time.Time
 	// journal keeps recent docker events for /events (events.go).
 	journal *journal
+	// dns runs the user networks' DNS servers (dns.go).
+	dns dnsRegistry
 	// execs are the exec instances (exec.go).
 	execs execs
 	// attaching are the attaches waiting for exited containers to start
@@ -120,6 +126,13 @@ func (s *Server) Start(ctx context.Context) error {
 		context.AfterFunc(ctx, untap)
 	}
 	s.autoRemove(ctx)
+	if err := s.ensureBridge(ctx); err != nil {
+		// Containers fall back to the pod network (cniNetwork).
+		s.log.Error("docker's bridge network", "error", err)
+	}
+	if err := s.startNetworkDNS(ctx); err != nil {
+		s.log.Error("starting the networks' DNS servers", "error", err)
+	}
 	return nil
 }
 

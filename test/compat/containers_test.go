@@ -544,3 +544,36 @@ func TestContainerVolumesFromAndLinks(t *testing.T) {
 		t.Errorf("--link hosts entry %q, want db's address %s", got, ip)
 	}
 }
+
+func TestContainerSurvivesBerthdRestart(t *testing.T) {
+	e := newEngine(t, "")
+	e.docker("run", "-d", "--name", "keeper", "busybox", "sh", "-c", "echo before; exec sleep 1000")
+	e.docker("run", "-d", "--name", "quitter", "busybox", "sleep", "1000")
+	e.docker("run", "-d", "--rm", "--name", "gone", "busybox", "sleep", "1000")
+	pids := map[string]int{}
+	for _, name := range []string{"keeper", "quitter", "gone"} {
+		n, err := strconv.Atoi(e.docker("inspect", "--format", "{{.State.Pid}}", name))
+		if err != nil || n <= 0 {
+			t.Fatalf("pid of %s: %v", name, err)
+		}
+		pids[name] = n
+	}
+	e.Kill()
+	// While berthd is away, two containers die.
+	syscall.Kill(pids["quitter"], syscall.SIGKILL)
+	syscall.Kill(pids["gone"], syscall.SIGKILL)
+	e.Start()
+	if got := e.docker("inspect", "--format", "{{.State.Status}} {{.State.Pid}}", "keeper"); got != "running "+strconv.Itoa(pids["keeper"]) {
+		t.Errorf("after a berthd crash: %q, want running with pid %d", got, pids["keeper"])
+	}
+	if got := e.docker("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "quitter"); got != "exited 137" {
+		t.Errorf("a container that died while berthd was away: %q", got)
+	}
+	e.waitFor("the --rm container that exited meanwhile to be removed", func() bool {
+		_, _, err := e.Run("", e.cli, "inspect", "--type", "container", "gone")
+		return err != nil
+	})
+	e.docker("stop", "-t", "0", "keeper")
+	e.docker("start", "keeper")
+	e.waitFor("the restarted container's output", func() bool { return strings.Count(e.docker("logs", "keeper"), "before") == 2 })
+}
