@@ -8,6 +8,10 @@ import (
 	"github.com/berth-runtime/berth/internal/netns"
 )
 
+// LoopbackUp sets lo up in the network namespace at nsPath: all the
+// network a pod without one (docker's --network none) has.
+func LoopbackUp(nsPath string) error { return loopbackUp(nsPath) }
+
 // loopbackUp sets lo up in the namespace at nsPath, which is all the CNI
 // loopback plugin does, without a plugin run per pod. The ioctl acts on the
 // namespace the socket was made in.

@@ -29,9 +29,10 @@ func serveDocker(ctx context.Context, cfg config.Config, svc *Services, log *slo
 			DefaultBridge: cfg.Docker.Bridge, DefaultSubnet: cfg.Docker.Subnet,
 			CgroupDriver: cfg.CgroupDriver, DefaultRuntime: cfg.DefaultRuntime, Runtimes: runtimes,
 			Endpoints: map[string]string{"cri": "unix://" + cfg.ListenPath(), "docker": "unix://" + cfg.DockerListenPath()},
+			Mirrors:   cfg.Registry.Mirrors, InsecureRegistries: cfg.Registry.Insecure,
 		},
 		Images: svc.Images, Pods: svc.Pods, Containers: svc.Containers, Networks: svc.Networks,
-		Events: svc.Events, Logger: log,
+		Volumes: svc.Volumes, Events: svc.Events, Logger: log,
 	})
 	if err := srv.Start(ctx); err != nil {
 		return err

@@ -22,6 +22,7 @@ import (
 	"github.com/berth-runtime/berth/sandbox"
 	"github.com/berth-runtime/berth/sandbox/userns"
 	"github.com/berth-runtime/berth/store"
+	"github.com/berth-runtime/berth/volume"
 )
 
 // Services are berth's services, built once by newServices and shared by
@@ -32,6 +33,7 @@ type Services struct {
 	Pods       *sandbox.Manager
 	Containers *runtime.Manager
 	Networks   *cni.Manager
+	Volumes    *volume.Manager
 	Events     *events.Bus
 	// UserNamespaces is why pods cannot have user namespaces on this
 	// host (nil: they can).
@@ -148,6 +150,10 @@ func newServices(ctx context.Context, cfg config.Config, db *store.DB, reg prome
 	if usernsErr != nil {
 		log.Info("pods cannot have user namespaces", "reason", usernsErr)
 	}
+	volumes, err := volume.New(volume.Options{DB: db, Root: cfg.Root, Logger: log.With("service", "volumes")})
+	if err != nil {
+		return nil, err
+	}
 	if err := sandboxes.Recover(ctx); err != nil {
 		log.Error("recovering sandboxes", "error", err)
 	}
@@ -155,7 +161,7 @@ func newServices(ctx context.Context, cfg config.Config, db *store.DB, reg prome
 		log.Error("recovering containers", "error", err)
 	}
 	return &Services{
-		Images: images, Pods: sandboxes, Containers: containers, Networks: network, Events: bus, UserNamespaces: usernsErr,
+		Images: images, Pods: sandboxes, Containers: containers, Networks: network, Volumes: volumes, Events: bus, UserNamespaces: usernsErr,
 		defaultRuntime: cfg.DefaultRuntime, defaultRuntimePath: cfg.Runtimes[cfg.DefaultRuntime].Path,
 	}, nil
 }

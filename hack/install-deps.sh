@@ -12,7 +12,14 @@ packages=(
   gzip                         # the benchmark's decompression reference (gzip -dc)
   iproute2 util-linux          # ip netns, nsenter, mount
   ca-certificates
+  docker-compose               # 1.29: test/compat drives berthd's Engine API with it
+  python3-docker               # 5.0.3, the Python docker SDK: test/compat's SDK smoke test
 )
+# dockerd 20.10 is only the benchmark's local comparison (make bench skips
+# it when absent): BERTH_DEPS_DOCKERD=1 adds it, CI stays lean.
+if [ "${BERTH_DEPS_DOCKERD:-0}" = 1 ]; then
+  packages+=(docker.io)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

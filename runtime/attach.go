@@ -18,9 +18,13 @@ type AttachOpts struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Resize         <-chan TermSize
+	// Attached, if set, is called once the streams are connected, before
+	// any output: a client that starts the container after attaching
+	// (docker run) misses nothing.
+	Attached func()
 }
 
-// Attach connects the client's streams to a running container's stdio
+// Attach connects the client's streams to a created or running container's stdio
 // through its shim until the container exits or ctx ends (the client
 // detached); the container keeps running then. Several clients may be
 // attached at once. Stdin is attached only if the container was created
@@ -31,7 +35,7 @@ func (m *Manager) Attach(ctx context.Context, id string, o AttachOpts) error {
 	if err != nil {
 		return err
 	}
-	if StateOf(c) != Running {
+	if st := StateOf(c); st != Running && st != Created {
 		return fmt.Errorf("container %s is not running: %w", c.ID, errdefs.ErrFailedPrecondition)
 	}
 	cfg, err := readShimConfig(c.Bundle)
@@ -56,7 +60,7 @@ func (m *Manager) Attach(ctx context.Context, id string, o AttachOpts) error {
 		}
 	}
 	go forwardResizes(o.Resize, actx.Done(), resize)
-	_, err = shim.Attach(actx, socket, shim.AttachOpts{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr})
+	_, err = shim.Attach(actx, socket, shim.AttachOpts{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, Attached: o.Attached})
 	if err != nil && ctx.Err() != nil {
 		return nil // the client detached
 	}
@@ -76,4 +80,25 @@ func readShimConfig(bundle string) (shim.Config, error) {
 		return cfg, err
 	}
 	return cfg, json.Unmarshal(b, &cfg)
+}
+
+// Resize sets the terminal size of a TTY container (docker's POST
+// /containers/{id}/resize). A container without a terminal, or not
+// running, wraps errdefs.ErrFailedPrecondition.
+func (m *Manager) Resize(ctx context.Context, id string, sz TermSize) error {
+	c, err := m.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if st := StateOf(c); st != Running && st != Created {
+		return fmt.Errorf("container %s is not running: %w", c.ID, errdefs.ErrFailedPrecondition)
+	}
+	if !c.Process.TTY {
+		return fmt.Errorf("container %s has no terminal: %w", c.ID, errdefs.ErrFailedPrecondition)
+	}
+	socket, err := m.shimSocket(c.ID)
+	if err != nil {
+		return err
+	}
+	return shim.Resize(ctx, socket, sz.Width, sz.Height)
 }

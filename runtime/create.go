@@ -78,6 +78,50 @@ type CreateRequest struct {
 	// StopSignal is the signal Stop sends first ("": the image's
 	// STOPSIGNAL, else SIGTERM).
 	StopSignal string
+
+	// ID, when set (64 hex digits, see idgen), is the container's id;
+	// the docker side picks it first, as the container's host name is
+	// its beginning. Empty: a new one.
+	ID string
+	// LogName, when LogPath is empty, puts the log in the container's own
+	// directory (<root>/containers/<id>/<LogName>), removed with it: the
+	// docker side's logs.
+	LogName string
+	// Rlimits are the process's resource limits (nil: berth's default
+	// RLIMIT_NOFILE); ShmSize the size of a /dev/shm of the container's
+	// own (0: the default).
+	Rlimits []specs.POSIXRlimit
+	ShmSize int64
+	// Init is the host path of an init binary (tini, docker-init) that
+	// runs as the container's PID 1 with the process as its child:
+	// docker's --init. It is mounted read-only at InitPath.
+	Init string
+	// Docker holds the docker side's fields of the record (restart
+	// policy, health check, ...), recorded as given.
+	Docker DockerFields
+}
+
+// InitPath is where Init is mounted in the container, as docker does.
+const InitPath = "/sbin/docker-init"
+
+// DockerFields are the fields of store.Container that only the docker
+// side sets at create (see store.Container for their meaning).
+type DockerFields struct {
+	RestartPolicy   store.RestartPolicy
+	AutoRemove      bool
+	Healthcheck     *store.Healthcheck
+	Entrypoint, Cmd []string
+	ExposedPorts    []string
+	StopTimeout     *int
+	Domainname      string
+	Tmpfs           map[string]string
+	// Volumes name the docker volume mounted at a destination (one of
+	// Mounts): recorded as store.Mount.Volume.
+	Volumes map[string]string
+	// CopyUp are destinations of Mounts whose source, when empty, is
+	// first filled with what the image has there (docker's copy-up of
+	// image content into a new volume).
+	CopyUp []string
 }
 
 // Seccomp profile kinds.
@@ -151,10 +195,20 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err
 		imageRef = img.RepoDigests[0]
 	}
 	id = idgen.New()
+	if req.ID != "" {
+		if !idgen.Valid(req.ID) {
+			return "", fmt.Errorf("container id %q is not 64 hex digits: %w", req.ID, errdefs.ErrInvalidArgument)
+		}
+		id = req.ID
+	}
 	c := newRecord(id, req)
 	c.ImageID, c.ImageRef, c.ChainID = img.ID, imageRef, img.ChainIDs[len(img.ChainIDs)-1]
 	c.StopSignal = cmp.Or(req.StopSignal, imgCfg.Config.StopSignal)
 	c.Dir, c.Bundle = filepath.Join(m.rootDir, id), filepath.Join(m.stateDir, id)
+	if req.LogPath == "" && req.LogName != "" {
+		req.LogPath = filepath.Join(c.Dir, filepath.Base(req.LogName))
+		c.LogPath = req.LogPath
+	}
 	log := m.log.With("container", id[:12], "name", req.Name, "sandbox", req.Sandbox.ID[:12])
 	// Recorded first (and a GC root from now on), with its name; Pid
 	// stays 0 until the runtime created the process, which tells
@@ -186,6 +240,9 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err
 		return id, err
 	}
 	if req.Mounts, err = prepareBindSources(req.Mounts); err != nil {
+		return id, err
+	}
+	if err := copyUps(m.rootfs(c), req.Mounts, req.Docker.CopyUp); err != nil {
 		return id, err
 	}
 	// The request's mounts win over the pod's own files at the same path:
@@ -222,12 +279,18 @@ func (m *Manager) create(ctx context.Context, req CreateRequest) (id string, err
 		}
 		req.PIDTarget = "/proc/" + strconv.Itoa(target.Pid) + "/ns/pid"
 	}
+	if req.Init != "" {
+		req.Mounts = append(req.Mounts, oci.Mount{Source: req.Init, Destination: InitPath, ReadOnly: true})
+	}
 	argv, env, cwd, err := oci.MergeProcess(oci.ProcessSources{
 		Image:   oci.ProcessConfig{Entrypoint: imgCfg.Config.Entrypoint, Cmd: imgCfg.Config.Cmd, Env: imgCfg.Config.Env, WorkingDir: imgCfg.Config.WorkingDir},
 		Request: oci.ProcessConfig{Entrypoint: req.Command, Cmd: req.Args, Env: req.Env, WorkingDir: req.WorkingDir},
 	})
 	if err != nil {
 		return id, err
+	}
+	if req.Init != "" {
+		argv = append([]string{InitPath, "--"}, argv...)
 	}
 	if cwd != "" && cwd != "/" {
 		// The image's or request's working directory may not exist yet.
@@ -313,6 +376,7 @@ func (m *Manager) containerSpec(c store.Container, req CreateRequest, argv, env 
 		CapAdd: req.CapAdd, CapDrop: req.CapDrop, OOMScoreAdj: req.OOMScoreAdj, Resources: m.supportedResources(req.Resources),
 		Annotations: annotations, MaskedPaths: req.MaskedPaths, ReadonlyPaths: req.ROPaths,
 		UIDMappings: sb.UIDMap, GIDMappings: sb.GIDMap,
+		Rlimits: req.Rlimits, ShmSize: req.ShmSize,
 	}
 }
 
@@ -457,5 +521,6 @@ func (m *Manager) destroy(ctx context.Context, c store.Container) error {
 	}
 	m.names.Release(c.Key, c.ID)
 	m.locks.Delete(c.ID)
+	m.changed(c.ID)
 	return nil
 }

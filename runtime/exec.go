@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berth-runtime/berth/runtime/oci"
 	"github.com/berth-runtime/berth/store"
 )
 
@@ -48,8 +50,9 @@ func (m *Manager) ExecSync(ctx context.Context, id string, cmd []string, timeout
 }
 
 // execProcess is the container's own process spec (user, env, cwd,
-// capabilities) with cmd as argv, and a terminal if tty.
-func (m *Manager) execProcess(c store.Container, cmd []string, tty bool) ([]byte, error) {
+// capabilities) with o's command, terminal, environment, user, working
+// directory and privileges.
+func (m *Manager) execProcess(c store.Container, o ExecOpts) ([]byte, error) {
 	b, err := os.ReadFile(filepath.Join(c.Bundle, "config.json"))
 	if err != nil {
 		return nil, err
@@ -62,10 +65,60 @@ func (m *Manager) execProcess(c store.Container, cmd []string, tty bool) ([]byte
 		return nil, fmt.Errorf("container %s has no process in its spec", c.ID)
 	}
 	p := *spec.Process
-	p.Args = cmd
-	p.Terminal = tty
+	p.Args = o.Cmd
+	p.Terminal = o.TTY
 	p.ConsoleSize = nil
+	p.Env = mergeEnv(p.Env, o.Env)
+	if o.WorkingDir != "" {
+		p.Cwd = o.WorkingDir
+	}
+	if o.User != "" {
+		u, err := m.resolveUser(m.rootfs(c), UserRequest{Username: o.User}, "")
+		if err != nil {
+			return nil, err
+		}
+		p.User = specs.User{UID: u.UID, GID: u.GID, AdditionalGids: u.AdditionalGids}
+	}
+	if o.Privileged {
+		all := oci.AllCapabilities(m.host.CapLastCap)
+		p.Capabilities = &specs.LinuxCapabilities{Bounding: all, Effective: all, Permitted: all}
+	}
 	return json.Marshal(p)
+}
+
+// mergeEnv is env with add's variables (KEY=value, or KEY alone) added,
+// each replacing a variable of the same name.
+func mergeEnv(env, add []string) []string {
+	out := slices.Clone(env)
+	for _, kv := range add {
+		key, _, _ := strings.Cut(kv, "=")
+		out = slices.DeleteFunc(out, func(e string) bool {
+			k, _, _ := strings.Cut(e, "=")
+			return k == key
+		})
+		out = append(out, kv)
+	}
+	return out
+}
+
+// reportPid calls started with the pid runc writes to pidFile once the
+// process runs, unless done closes first.
+func reportPid(pidFile string, done <-chan struct{}, started func(int)) {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
+				started(pid)
+				return
+			}
+		}
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // killExec kills the exec'd process, whose pid runc wrote. It may not

@@ -39,6 +39,22 @@ type ExecOpts struct {
 	// Resize delivers terminal sizes while the command runs (TTY only;
 	// sizes sent without a TTY are dropped). May be nil.
 	Resize <-chan TermSize
+	// Env (KEY=value) is added to the container's environment, replacing
+	// a variable of the same name.
+	Env []string
+	// User runs the command as another user than the container's: a
+	// name or uid, optionally with ":group" or ":gid", resolved in the
+	// container's /etc/passwd and /etc/group ("" keeps the container's).
+	User string
+	// WorkingDir is the command's working directory ("" keeps the
+	// container's).
+	WorkingDir string
+	// Privileged gives the command every capability.
+	Privileged bool
+	// Started, when set, is called with the command's pid (as the host
+	// sees it) once the runtime has started it; not called if it never
+	// starts.
+	Started func(pid int)
 }
 
 // Exec runs a command in a running container with its streams attached
@@ -66,7 +82,7 @@ func (m *Manager) Exec(ctx context.Context, id string, o ExecOpts) (int, error) 
 	if err != nil {
 		return -1, err
 	}
-	proc, err := m.execProcess(c, o.Cmd, o.TTY)
+	proc, err := m.execProcess(c, o)
 	if err != nil {
 		return -1, err
 	}
@@ -112,6 +128,9 @@ func (m *Manager) Exec(ctx context.Context, id string, o ExecOpts) (int, error) 
 
 	done := make(chan error, 1)
 	go func() { done <- call.Wait() }()
+	if o.Started != nil {
+		go reportPid(pidFile, s.stop, o.Started)
+	}
 	var werr error
 	select {
 	case werr = <-done:

@@ -114,6 +114,7 @@ func (m *Manager) recordExit(id string, st shimapi.ExitStatus, message string) {
 			c.Reason = "Error"
 		}
 		c.Message = message
+		c.Paused = false
 	})
 	if err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 		m.log.Error("recording a container exit", "container", id, "error", err)
@@ -134,6 +135,12 @@ func (m *Manager) Stop(ctx context.Context, id string, timeout time.Duration, st
 	}
 	if StateOf(c) == Exited {
 		return nil
+	}
+	if c.Paused {
+		// Frozen processes cannot act on the signal: thaw them first.
+		if err := m.Unpause(ctx, c.ID); err != nil && !errors.Is(err, errdefs.ErrFailedPrecondition) {
+			return err
+		}
 	}
 	if StateOf(c) != Running {
 		// Created, never started: kill its waiting init.

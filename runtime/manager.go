@@ -66,6 +66,7 @@ type Manager struct {
 	names    *namereg.Registry
 	locks    sync.Map // id → *sync.Mutex
 	events   *events.Bus
+	changes  changes
 	// dropped remembers which unsupported resources were logged, so each
 	// is warned about once per daemon start.
 	dropped sync.Map
@@ -170,13 +171,19 @@ func (m *Manager) update(id string, fn func(*store.Container)) (store.Container,
 		fn(&c)
 		return store.Put(tx, store.Containers, id, c)
 	})
+	if err == nil {
+		m.changed(id)
+	}
 	return c, err
 }
 
 func (m *Manager) rootfs(c store.Container) string { return filepath.Join(c.Bundle, "rootfs") }
 
 func (m *Manager) publish(kind events.Kind, c store.Container) {
-	m.events.Publish(events.Event{Kind: kind, ID: c.ID, SandboxID: c.SandboxID, Origin: string(c.Origin)})
+	m.events.Publish(events.Event{
+		Kind: kind, ID: c.ID, SandboxID: c.SandboxID, Origin: string(c.Origin),
+		Name: c.Name, Key: c.Key, Attempt: c.Attempt, Image: c.Image, Labels: c.Labels, ExitCode: c.ExitCode,
+	})
 }
 
 // supportedResources is r without what this host's cgroups cannot apply

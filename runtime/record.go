@@ -35,6 +35,12 @@ func newRecord(id string, req CreateRequest) store.Container {
 		PIDMode: req.PIDMode, HostIPC: req.HostIPC,
 		Image: req.Image, RuntimeHandler: req.Sandbox.RuntimeHandler, LogPath: req.LogPath,
 		CreatedAt: time.Now().UTC(),
+
+		RestartPolicy: req.Docker.RestartPolicy, AutoRemove: req.Docker.AutoRemove,
+		Healthcheck: req.Docker.Healthcheck, Entrypoint: req.Docker.Entrypoint, Cmd: req.Docker.Cmd,
+		ExposedPorts: req.Docker.ExposedPorts, StopTimeout: req.Docker.StopTimeout,
+		Domainname: req.Docker.Domainname, Init: req.Init != "", Tmpfs: req.Docker.Tmpfs,
+		Rlimits: req.Rlimits,
 	}
 	if c.PIDMode == "" {
 		c.PIDMode = store.NamespaceContainer
@@ -43,8 +49,11 @@ func newRecord(id string, req CreateRequest) store.Container {
 		c.PIDTarget = req.PIDTarget
 	}
 	for _, m := range req.Mounts {
+		if m.Type != "" && m.Type != "bind" {
+			continue // tmpfs: Tmpfs records them
+		}
 		c.Mounts = append(c.Mounts, store.Mount{
-			Destination: m.Destination, Source: m.Source, ReadOnly: m.ReadOnly,
+			Destination: m.Destination, Source: m.Source, ReadOnly: m.ReadOnly, Volume: req.Docker.Volumes[m.Destination],
 			RecursiveReadOnly: m.RecursiveReadOnly, Propagation: m.Propagation,
 		})
 	}

@@ -35,6 +35,10 @@ type ContainerStats struct {
 	// when StatsRequest.Detailed asks (nil otherwise, and for a container
 	// that is not running).
 	Detail *cgroupstats.Detail
+	// Raw is the cgroup's figures as the kernel writes them, read when
+	// StatsRequest.Raw asks (nil otherwise, and for a container that is
+	// not running).
+	Raw *cgroupstats.Raw
 }
 
 // CPUStats is a cgroup's CPU time.
@@ -86,6 +90,9 @@ type StatsRequest struct {
 	// Detailed reads the cgroups' Detail as well, for the cAdvisor
 	// metrics.
 	Detailed bool
+	// Raw reads the cgroups' Raw figures as well, for the Docker Engine
+	// API's stats.
+	Raw bool
 }
 
 // Stats reads the figures of req.Containers, in that order, at most
@@ -100,6 +107,10 @@ func (m *Manager) Stats(ctx context.Context, req StatsRequest) []ContainerStats 
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			out[i] = m.containerStats(c, req.CgroupParents[c.SandboxID], req.Rates, req.Detailed)
+			if req.Raw && out[i].CPU.Valid {
+				group := cgroupstats.Group(m.systemd, CgroupsPath(m.systemd, req.CgroupParents[c.SandboxID], c.ID))
+				out[i].Raw, _ = cgroupstats.ReadRaw(group)
+			}
 		}()
 	}
 	wg.Wait()

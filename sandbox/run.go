@@ -59,6 +59,12 @@ type RunRequest struct {
 	// Resources and Overhead are the pod-level resources the
 	// orchestrator applies to the pod's cgroup (recorded only).
 	Resources, Overhead *specs.LinuxResources
+	// ExtraHosts are further /etc/hosts entries, "name:ip" (docker's
+	// --add-host).
+	ExtraHosts []string
+	// NoNetwork gives the pod a network namespace of its own with only
+	// its loopback, attached to no network (docker's --network none).
+	NoNetwork bool
 }
 
 // Key is the sandbox's entry in the name index: UniqueName, else the
@@ -94,6 +100,9 @@ func (m *Manager) Run(ctx context.Context, req RunRequest) (string, error) {
 			return "", fmt.Errorf("a pod with a user namespace cannot share the host's network, IPC or PID namespace: %w", errdefs.ErrInvalidArgument)
 		}
 	}
+	if _, err := podfiles.ExtraHosts(req.ExtraHosts); err != nil {
+		return "", err
+	}
 	if req.Origin == store.OriginDocker {
 		// A name in use is a conflict, never a retry to join.
 		return m.run(ctx, req)
@@ -104,7 +113,10 @@ func (m *Manager) Run(ctx context.Context, req RunRequest) (string, error) {
 }
 
 func (m *Manager) run(ctx context.Context, req RunRequest) (id string, err error) {
-	if !req.HostNetwork {
+	if req.NoNetwork && (req.HostNetwork || req.Network != "" || len(req.PortMappings) > 0) {
+		return "", fmt.Errorf("a pod without a network cannot use the host's, join a network or publish ports: %w", errdefs.ErrInvalidArgument)
+	}
+	if !req.HostNetwork && !req.NoNetwork {
 		if err := m.waitNetwork(ctx); err != nil {
 			return "", err
 		}
@@ -161,6 +173,15 @@ func (m *Manager) run(ctx context.Context, req RunRequest) (id string, err error
 	var ips []string
 	if req.HostNetwork {
 		netDone <- nil
+	} else if req.NoNetwork {
+		ns, err := m.newNetNS(&sb, req)
+		if err != nil {
+			return id, err
+		}
+		if sb, err = m.update(id, func(s *store.Sandbox) { s.NetNS = ns }); err != nil {
+			return id, err
+		}
+		netDone <- cni.LoopbackUp(ns)
 	} else {
 		ns, err := m.newNetNS(&sb, req)
 		if err != nil {
@@ -188,11 +209,12 @@ func (m *Manager) run(ctx context.Context, req RunRequest) (id string, err error
 	if req.HostNetwork {
 		// The host's own /etc/hosts, as the kubelet gives host-network pods.
 		if b, err := os.ReadFile("/etc/hosts"); err == nil {
-			if err := os.WriteFile(filepath.Join(sb.Dir, "hosts"), b, 0o644); err != nil {
+			extra, _ := podfiles.ExtraHosts(req.ExtraHosts)
+			if err := os.WriteFile(filepath.Join(sb.Dir, "hosts"), append(b, extra...), 0o644); err != nil {
 				return id, err
 			}
 		}
-	} else if err := podfiles.WriteHosts(filepath.Join(sb.Dir, "hosts"), hostname, ips); err != nil {
+	} else if err := podfiles.WriteHosts(filepath.Join(sb.Dir, "hosts"), hostname, ips, req.ExtraHosts...); err != nil {
 		return id, err
 	}
 	sb.IPs = ips
@@ -214,7 +236,7 @@ func newRecord(id string, req RunRequest) store.Sandbox {
 		Hostname: req.Hostname, LogDirectory: req.LogDirectory, Network: req.Network,
 		RuntimeHandler: req.RuntimeHandler, CgroupParent: req.CgroupParent,
 		HostNetwork: req.HostNetwork, HostIPC: req.HostIPC, HostPID: req.HostPID, SharedPID: req.SharedPID,
-		Sysctls:   req.Sysctls,
+		Sysctls: req.Sysctls, ExtraHosts: req.ExtraHosts, NoNetwork: req.NoNetwork,
 		Resources: req.Resources, Overhead: req.Overhead,
 		CreatedAt: time.Now().UTC(),
 	}

@@ -105,6 +105,12 @@ type Sandbox struct {
 	// Networks are the further networks attached to the running pod
 	// (docker's "network connect"), in the order they were attached.
 	Networks []NetworkAttachment `json:"networks,omitempty"`
+	// NoNetwork: the pod has a network namespace of its own with only
+	// its loopback (docker's --network none).
+	NoNetwork bool `json:"noNetwork,omitempty"`
+	// ExtraHosts are further /etc/hosts entries ("name:ip", docker's
+	// --add-host).
+	ExtraHosts []string `json:"extraHosts,omitempty"`
 	// UserNS is the pinned user namespace of a pod with one (the CRI's
 	// NamespaceMode_POD), which owns NetNS; UIDMap and GIDMap are its ID
 	// mappings. Empty: the host's.
@@ -157,6 +163,10 @@ type Mount struct {
 	// Source is the host path of a bind mount, as given (symlinks are
 	// resolved when the container is created, not here).
 	Source string `json:"source,omitempty"`
+	// Volume names the docker volume (store.Volume) whose directory
+	// Source is, so that the volume counts as in use while the container
+	// exists.
+	Volume string `json:"volume,omitempty"`
 	// Image and ImageSubPath name an image volume instead.
 	Image        string `json:"image,omitempty"`
 	ImageSubPath string `json:"imageSubPath,omitempty"`
@@ -266,6 +276,89 @@ type Container struct {
 	ExitCode   int32     `json:"exitCode"`
 	Reason     string    `json:"reason,omitempty"`
 	Message    string    `json:"message,omitempty"`
+
+	// The fields below are the docker side's (zero for CRI containers);
+	// berthd's restart-policy and health-check loops read and write them.
+
+	// RestartPolicy is what berthd does when the container exits (docker's
+	// --restart); zero: "no".
+	RestartPolicy RestartPolicy `json:"restartPolicy,omitzero"`
+	// RestartCount counts the restarts berthd made under RestartPolicy
+	// since the container was last started by a user (docker resets it
+	// on "docker start"/"restart").
+	RestartCount int `json:"restartCount,omitempty"`
+	// StoppedByUser is set when a user stopped (or killed) the container
+	// and cleared when a user starts it: "always" and "unless-stopped"
+	// do not restart such a container until berthd restarts ("always")
+	// or ever ("unless-stopped"), as docker's HasBeenManuallyStopped.
+	StoppedByUser bool `json:"stoppedByUser,omitempty"`
+	// AutoRemove: remove the container (and its sandbox) once it exits
+	// (docker's --rm).
+	AutoRemove bool `json:"autoRemove,omitempty"`
+	// Healthcheck is the check berthd runs in the container (the
+	// request's, else the image's HEALTHCHECK); nil: none.
+	Healthcheck *Healthcheck `json:"healthcheck,omitempty"`
+	// Health is the check's current state; nil while there is no check.
+	Health *Health `json:"health,omitempty"`
+	// Paused: the container's processes are frozen (cgroup freezer).
+	Paused bool `json:"paused,omitempty"`
+	// Entrypoint and Cmd are the process as docker shows it in inspect
+	// (the request's, else the image's); Process keeps the request.
+	Entrypoint []string `json:"entrypoint,omitempty"`
+	Cmd        []string `json:"cmd,omitempty"`
+	// ExposedPorts are the container's exposed ports ("80/tcp"): the
+	// image's EXPOSE and the request's.
+	ExposedPorts []string `json:"exposedPorts,omitempty"`
+	// StopTimeout is the grace period of a stop in seconds (nil: 10).
+	StopTimeout *int `json:"stopTimeout,omitempty"`
+	// Domainname is the container's NIS domain name (docker's --domainname).
+	Domainname string `json:"domainname,omitempty"`
+	// Init: the process runs under an init (docker's --init).
+	Init bool `json:"init,omitempty"`
+	// Tmpfs are the container's tmpfs mounts: path → mount options.
+	Tmpfs map[string]string `json:"tmpfs,omitempty"`
+	// Rlimits are the process's resource limits (docker's --ulimit).
+	Rlimits []specs.POSIXRlimit `json:"rlimits,omitempty"`
+}
+
+// RestartPolicy is a docker restart policy.
+type RestartPolicy struct {
+	// Name is "", "no", "always", "on-failure" or "unless-stopped".
+	Name string `json:"name,omitempty"`
+	// MaximumRetryCount bounds the restarts of "on-failure" (0: no bound).
+	MaximumRetryCount int `json:"maximumRetryCount,omitempty"`
+}
+
+// Healthcheck is a container's health check (docker's HEALTHCHECK).
+type Healthcheck struct {
+	// Test is ["CMD", args...], ["CMD-SHELL", command] or ["NONE"].
+	Test []string `json:"test,omitempty"`
+	// Interval, Timeout, StartPeriod and StartInterval: 0 means docker's
+	// defaults (30s, 30s, 0s, 5s).
+	Interval      time.Duration `json:"interval,omitempty"`
+	Timeout       time.Duration `json:"timeout,omitempty"`
+	StartPeriod   time.Duration `json:"startPeriod,omitempty"`
+	StartInterval time.Duration `json:"startInterval,omitempty"`
+	// Retries is the number of consecutive failures that make the
+	// container unhealthy (0: 3).
+	Retries int `json:"retries,omitempty"`
+}
+
+// Health is the state of a container's health check.
+type Health struct {
+	// Status is "starting", "healthy" or "unhealthy".
+	Status        string `json:"status"`
+	FailingStreak int    `json:"failingStreak,omitempty"`
+	// Log holds the last results (docker keeps 5), oldest first.
+	Log []HealthResult `json:"log,omitempty"`
+}
+
+// HealthResult is one run of a health check.
+type HealthResult struct {
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	ExitCode int       `json:"exitCode"`
+	Output   string    `json:"output"`
 }
 
 // LabelsMatch reports whether labels include every label of selector

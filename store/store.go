@@ -45,9 +45,11 @@ const (
 	// the same transaction as the record.
 	SandboxNames   Bucket = "sandbox-names"
 	ContainerNames Bucket = "container-names"
+	// Volumes: volume name → Volume.
+	Volumes Bucket = "volumes"
 )
 
-var allBuckets = []Bucket{bucketMeta, Images, ImageNames, Snapshots, Sandboxes, Containers, SandboxNames, ContainerNames}
+var allBuckets = []Bucket{bucketMeta, Images, ImageNames, Snapshots, Sandboxes, Containers, SandboxNames, ContainerNames, Volumes}
 
 // ErrLocked is returned by Open when another process holds the database.
 var ErrLocked = errors.New("metadata database is in use by another process")

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
 )
@@ -67,9 +68,10 @@ func readJSON(r *http.Request, v any) error {
 }
 
 // boolValue reads a query flag as docker does: absent, "", "0", "no",
-// "false" and "none" are false.
+// "false" and "none" are false, in any case and around spaces
+// (docker-py sends Python's "False").
 func boolValue(r *http.Request, key string) bool {
-	switch r.URL.Query().Get(key) {
+	switch strings.ToLower(strings.TrimSpace(r.URL.Query().Get(key))) {
 	case "", "0", "no", "false", "none":
 		return false
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/berth-runtime/berth/internal/events"
 	"github.com/berth-runtime/berth/runtime"
 	"github.com/berth-runtime/berth/sandbox"
+	"github.com/berth-runtime/berth/volume"
 )
 
 // The API versions served: the newest that github.com/moby/moby/api
@@ -52,6 +53,10 @@ type Config struct {
 	Runtimes map[string]string
 	// Endpoints are the daemon's sockets, by door ("cri", "docker").
 	Endpoints map[string]string
+	// Mirrors (by registry host) and InsecureRegistries (hosts or CIDRs)
+	// are the registry config, reported by /info.
+	Mirrors            map[string][]string
+	InsecureRegistries []string
 }
 
 // Options are the services the door translates to.
@@ -61,6 +66,7 @@ type Options struct {
 	Pods       *sandbox.Manager
 	Containers *runtime.Manager
 	Networks   *cni.Manager
+	Volumes    *volume.Manager
 	Events     *events.Bus
 	Logger     *slog.Logger
 }
@@ -72,18 +78,26 @@ type Server struct {
 	pods       *sandbox.Manager
 	containers *runtime.Manager
 	networks   *cni.Manager
+	volumes    *volume.Manager
 	events     *events.Bus
 	log        *slog.Logger
 	mux        *http.ServeMux
 	started    time.Time
+	// journal keeps recent docker events for /events (events.go).
+	journal *journal
+	// execs are the exec instances (exec.go).
+	execs execs
+	// attaching are the attaches waiting for exited containers to start
+	// again (container_attach.go).
+	attaching attachWaiters
 }
 
 // New builds the server; Handler serves it.
 func New(o Options) *Server {
 	s := &Server{
 		cfg: o.Config, images: o.Images, pods: o.Pods, containers: o.Containers,
-		networks: o.Networks, events: o.Events, log: o.Logger, mux: http.NewServeMux(),
-		started: time.Now(),
+		networks: o.Networks, volumes: o.Volumes, events: o.Events, log: o.Logger, mux: http.NewServeMux(),
+		started: time.Now(), journal: newJournal(),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -105,6 +119,11 @@ func New(o Options) *Server {
 // Start runs what the door does in the background (restart policies,
 // health checks, per-network DNS) until ctx is cancelled.
 func (s *Server) Start(ctx context.Context) error {
+	if s.events != nil {
+		untap := s.events.Tap(s.fromBus)
+		context.AfterFunc(ctx, untap)
+	}
+	s.autoRemove(ctx)
 	return nil
 }
 

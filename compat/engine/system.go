@@ -17,6 +17,8 @@ func (s *Server) systemRoutes() {
 	s.route("GET", "/_ping", s.ping)
 	s.route("HEAD", "/_ping", s.ping)
 	s.route("GET", "/version", s.version)
+	s.route("GET", "/info", s.getInfo)
+	s.route("GET", "/system/df", s.systemDF)
 }
 
 // ping answers the CLI's first call: the API version it negotiates down

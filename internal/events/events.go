@@ -44,6 +44,18 @@ type Event struct {
 	// each door streams its own.
 	Origin string
 	Time   time.Time
+
+	// Name, Key, Attempt, Image, Labels and ExitCode describe the
+	// container as it was when the event happened, for subscribers that
+	// can no longer look it up (after Deleted its record is gone): Name
+	// is its metadata name, Key its entry in the name index (docker's
+	// container name), ExitCode is set on Stopped.
+	Name     string
+	Key      string
+	Attempt  uint32
+	Image    string
+	Labels   map[string]string
+	ExitCode int32
 }
 
 // MaxQueue is how far a subscriber may fall behind before it is cut off.
@@ -57,7 +69,10 @@ type Bus struct {
 	mu   sync.Mutex
 	seq  uint64
 	subs map[*Subscription]struct{}
+	taps map[*tap]struct{}
 }
+
+type tap struct{ fn func(Event) }
 
 // NewBus returns a Bus.
 func NewBus() *Bus { return &Bus{subs: map[*Subscription]struct{}{}} }
@@ -76,6 +91,29 @@ func (b *Bus) Publish(e Event) {
 	}
 	for s := range b.subs {
 		s.push(e)
+	}
+	for t := range b.taps {
+		t.fn(e)
+	}
+}
+
+// Tap calls fn with every event published from now on, synchronously
+// and in the bus's order, before Publish returns: a subscriber that must
+// interleave the bus's events with its own in the order they happened
+// (the Engine API's /events). fn runs under the bus's lock, so it must be
+// quick and must not publish. The returned func ends the tap.
+func (b *Bus) Tap(fn func(Event)) (cancel func()) {
+	t := &tap{fn: fn}
+	b.mu.Lock()
+	if b.taps == nil {
+		b.taps = map[*tap]struct{}{}
+	}
+	b.taps[t] = struct{}{}
+	b.mu.Unlock()
+	return func() {
+		b.mu.Lock()
+		delete(b.taps, t)
+		b.mu.Unlock()
 	}
 }
 

@@ -54,3 +54,17 @@ func TestLaggingSubscriberIsCutOffNotBlocking(t *testing.T) {
 		t.Errorf("a new subscriber sees old events: %v %v", evs, err)
 	}
 }
+
+func TestTapSeesEveryEventInOrder(t *testing.T) {
+	b := NewBus()
+	var got []uint64
+	cancel := b.Tap(func(e Event) { got = append(got, e.Seq) })
+	for i := 0; i < 3; i++ {
+		b.Publish(Event{ID: "c"})
+	}
+	cancel()
+	b.Publish(Event{ID: "c"})
+	if len(got) != 3 || got[0] != 1 || got[2] != 3 {
+		t.Fatalf("tap saw %v, want [1 2 3] and nothing after cancel", got)
+	}
+}

@@ -16,3 +16,16 @@ func Hex(n int) string {
 	rand.Read(b) // never fails (crypto/rand panics instead)
 	return hex.EncodeToString(b)
 }
+
+// Valid reports whether id has New's form: 64 lowercase hex digits.
+func Valid(id string) bool {
+	if len(id) != 64 {
+		return false
+	}
+	for _, c := range id {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -75,6 +75,17 @@ func (r *Runtime) Kill(ctx context.Context, id string, sig syscall.Signal, all b
 	return r.run(ctx, nil, nil, append(args, id, strconv.Itoa(int(sig)))...)
 }
 
+// Pause freezes every process of the container (`pause`, the cgroup
+// freezer).
+func (r *Runtime) Pause(ctx context.Context, id string) error {
+	return r.run(ctx, nil, nil, "pause", id)
+}
+
+// Resume thaws a paused container (`resume`).
+func (r *Runtime) Resume(ctx context.Context, id string) error {
+	return r.run(ctx, nil, nil, "resume", id)
+}
+
 // Delete removes the container. A container that does not exist is not an error.
 func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 	args := []string{"delete"}

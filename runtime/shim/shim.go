@@ -201,6 +201,10 @@ func Resize(ctx context.Context, socket string, width, height uint16) error {
 type AttachOpts struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
+	// Attached, if set, is called once the shim accepted the attach,
+	// before any output is written: output from then on reaches the
+	// streams.
+	Attached func()
 }
 
 // Attach streams the container's output to o.Stdout/o.Stderr and o.Stdin to
@@ -216,6 +220,9 @@ func Attach(ctx context.Context, socket string, o AttachOpts) (ExitStatus, error
 	if resp.Exit != nil { // already exited
 		c.Close()
 		return *resp.Exit, nil
+	}
+	if o.Attached != nil {
+		o.Attached()
 	}
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })

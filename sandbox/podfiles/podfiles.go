@@ -30,13 +30,37 @@ func WriteHostname(path, hostname string) error {
 
 // WriteHosts writes an /etc/hosts for a pod to path: the same localhost and
 // IPv6 lines the kubelet (pkg/kubelet/kubelet_pods.go, managedHostsHeader)
-// and containerd write, then "<ip>\t<hostname>" for every pod IP.
-func WriteHosts(path, hostname string, podIPs []string) error {
+// and containerd write, then "<ip>\t<hostname>" for every pod IP, then
+// the extra entries ("name:ip", see ExtraHosts).
+func WriteHosts(path, hostname string, podIPs []string, extra ...string) error {
 	data, err := Hosts(hostname, podIPs)
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(path, data, perm)
+	more, err := ExtraHosts(extra)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(path, append(data, more...), perm)
+}
+
+// ExtraHosts are the /etc/hosts lines of docker's --add-host entries,
+// "name:ip" each ("ip\tname"); an entry without a name or a valid IP
+// wraps errdefs.ErrInvalidArgument with docker's message.
+func ExtraHosts(entries []string) ([]byte, error) {
+	var b bytes.Buffer
+	for _, e := range entries {
+		name, ip, ok := strings.Cut(e, ":")
+		if !ok {
+			name, ip, ok = strings.Cut(e, "=")
+		}
+		ip = strings.TrimSuffix(strings.TrimPrefix(ip, "["), "]")
+		if _, err := netip.ParseAddr(ip); !ok || name == "" || err != nil {
+			return nil, fmt.Errorf("invalid IP address in add-host: %q: %w", ip, errdefs.ErrInvalidArgument)
+		}
+		fmt.Fprintf(&b, "%s\t%s\n", ip, name)
+	}
+	return b.Bytes(), nil
 }
 
 // Hosts is the content WriteHosts writes.

@@ -1,0 +1,171 @@
+package compat
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-runtime/berth/test/testutil"
+)
+
+// newExecEngine is a private berthd with busybox pulled through the CRI
+// door (the image is shared by both doors): the tests of exec, cp, diff,
+// export, top and stats run their containers from e.Busybox, the
+// registry's name, and need nothing of the image endpoints.
+func newExecEngine(t *testing.T) *engine {
+	t.Helper()
+	reg := testutil.NewRegistry(t)
+	reg.Push(t, "busybox:latest", testutil.BusyboxImage(t))
+	e := &engine{Berthd: testutil.StartBerthd(t, ""), t: t, cli: testutil.DockerCLI(t), reg: reg, Busybox: reg.Ref("busybox:latest")}
+	t.Cleanup(e.removeAll)
+	conn, err := grpc.NewClient("unix://"+e.CRISocket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := runtimeapi.NewImageServiceClient(conn).PullImage(context.Background(), &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: e.Busybox}}); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// exitCode runs the docker CLI and returns its exit code and output.
+func (e *engine) exitCode(stdin string, args ...string) (int, string, string) {
+	e.t.Helper()
+	out, errOut, err := e.Run(stdin, e.cli, args...)
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, out, errOut
+	case errors.As(err, &ee):
+		return ee.ExitCode(), out, errOut
+	}
+	e.t.Fatalf("docker %s: %v", strings.Join(args, " "), err)
+	return -1, "", ""
+}
+
+func TestExec(t *testing.T) {
+	e := newExecEngine(t)
+	e.docker("run", "-d", "--name", "ctr", "-e", "FROM_RUN=yes", e.Busybox, "sleep", "1000")
+
+	if got := e.docker("exec", "ctr", "echo", "hello"); got != "hello" {
+		t.Errorf("exec echo: %q", got)
+	}
+	// stdout and stderr stay apart.
+	code, out, errOut := e.exitCode("", "exec", "ctr", "sh", "-c", "echo out; echo err >&2; exit 7")
+	if code != 7 || out != "out\n" || errOut != "err\n" {
+		t.Errorf("exec exit 7: code %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	// The container's environment, with the exec's added.
+	if got := e.docker("exec", "-e", "A=1", "ctr", "sh", "-c", "echo $A $FROM_RUN"); got != "1 yes" {
+		t.Errorf("exec -e: %q", got)
+	}
+	if got := e.docker("exec", "-u", "nobody", "-w", "/tmp", "ctr", "sh", "-c", "id -u; pwd"); got != "65534\n/tmp" {
+		t.Errorf("exec -u nobody -w /tmp: %q", got)
+	}
+	if got := e.docker("exec", "-u", "1234:5678", "ctr", "id"); !strings.Contains(got, "uid=1234") || !strings.Contains(got, "gid=5678") {
+		t.Errorf("exec -u 1234:5678: %q", got)
+	}
+	// stdin reaches the command and its end ends it.
+	if got := e.dockerIn("hi\nthere\n", "exec", "-i", "ctr", "cat"); got != "hi\nthere" {
+		t.Errorf("exec -i cat: %q", got)
+	}
+	// A terminal: the command sees a tty, output is not framed.
+	if got := e.docker("exec", "-t", "ctr", "sh", "-c", "tty; echo $TERM"); !strings.HasPrefix(got, "/dev/pts/") || !strings.HasSuffix(strings.TrimSpace(got), "xterm") {
+		t.Errorf("exec -t: %q", got)
+	}
+	// Detached: it runs in the background.
+	e.docker("exec", "-d", "ctr", "sh", "-c", "echo done > /tmp/detached")
+	waitFor(t, func() bool {
+		code, out, _ := e.exitCode("", "exec", "ctr", "cat", "/tmp/detached")
+		return code == 0 && out == "done\n"
+	})
+	// A missing command: docker's 126/127.
+	if code, _, _ := e.exitCode("", "exec", "ctr", "/no/such/binary"); code != 126 && code != 127 {
+		t.Errorf("exec of a missing binary: exit %d, want 126 or 127", code)
+	}
+
+	// Inspect of an exec through the API: the CLI has no command for it,
+	// but its exit code comes from there; the pid is a host pid.
+	e.docker("exec", "ctr", "true")
+
+	e.docker("stop", "-t", "0", "ctr")
+	if msg := e.dockerFails("exec", "ctr", "true"); !strings.Contains(msg, "is not running") {
+		t.Errorf("exec on a stopped container: %q", msg)
+	}
+	if msg := e.dockerFails("exec", "nosuch", "true"); !strings.Contains(msg, "No such container: nosuch") {
+		t.Errorf("exec on an unknown container: %q", msg)
+	}
+}
+
+// TestExecInteractiveTTY drives `docker exec -it ctr sh` through a real
+// terminal (script(1) gives the CLI one).
+func TestExecInteractiveTTY(t *testing.T) {
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1) is not installed")
+	}
+	e := newExecEngine(t)
+	e.docker("run", "-d", "--name", "ctr", e.Busybox, "sleep", "1000")
+	cmd := e.cli + " exec -it ctr sh -c 'tty; exit 3'"
+	out, _, err := e.Run("", script, "-qec", cmd, "/dev/null")
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Errorf("docker exec -it: %v, want exit 3; output %q", err, out)
+	}
+	if !strings.Contains(out, "/dev/pts/") {
+		t.Errorf("docker exec -it: no terminal in the container: %q", out)
+	}
+}
+
+func TestTopAndStats(t *testing.T) {
+	e := newExecEngine(t)
+	e.docker("run", "-d", "--name", "ctr", e.Busybox, "sleep", "1000")
+	top := e.docker("top", "ctr")
+	lines := strings.Split(top, "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "PID") || !strings.Contains(lines[1], "sleep 1000") {
+		t.Errorf("docker top: %q", top)
+	}
+	if got := e.docker("top", "ctr", "-o", "pid,comm"); !strings.Contains(got, "sleep") || strings.Contains(got, "UID") {
+		t.Errorf("docker top -o pid,comm: %q", got)
+	}
+	if msg := e.dockerFails("top", "ctr", "-o", "user=PID"); !strings.Contains(msg, "is not allowed") {
+		t.Errorf("docker top renaming PID: %q", msg)
+	}
+
+	out := e.docker("stats", "--no-stream", "--format", "{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}|{{.NetIO}}|{{.BlockIO}}|{{.PIDs}}", "ctr")
+	f := strings.Split(out, "|")
+	if len(f) != 6 || f[0] != "ctr" || !strings.HasSuffix(f[1], "%") || !strings.Contains(f[2], " / ") || !strings.Contains(f[3], " / ") {
+		t.Fatalf("docker stats: %q", out)
+	}
+	if f[2] == "0B / 0B" {
+		t.Errorf("docker stats: no memory figures: %q", out)
+	}
+	if n, err := strconv.Atoi(f[5]); err != nil || n != 1 {
+		t.Errorf("docker stats: PIDs %q, want 1 (sleep)", f[5])
+	}
+
+	e.docker("stop", "-t", "0", "ctr")
+	if msg := e.dockerFails("top", "ctr"); !strings.Contains(msg, "is not running") {
+		t.Errorf("docker top of a stopped container: %q", msg)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after a minute.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("condition not met within a minute")
+}
