@@ -477,6 +477,9 @@ func runtimeConf(pod PodNetwork, nsPath string) *libcni.RuntimeConf {
 			{"K8S_POD_UID", pod.UID},
 		},
 	}
+	if pod.IP != "" {
+		rt.Args = append(rt.Args, [2]string{"IP", pod.IP})
+	}
 	if pm := portMappings(pod.PortMappings); len(pm) > 0 {
 		rt.CapabilityArgs = map[string]any{"portMappings": pm}
 	}

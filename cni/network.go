@@ -37,6 +37,9 @@ type PodNetwork struct {
 	// without a HostPort are ignored, as the kubelet sends every container
 	// port.
 	PortMappings []PortMapping
+	// IP asks host-local for this IPv4 address in the network (docker's
+	// --ip); empty: the next free one.
+	IP string
 }
 
 // Result is what Setup made.

@@ -48,6 +48,12 @@ type Network struct {
 	Internal bool              `json:"internal,omitempty"`
 	Labels   map[string]string `json:"labels,omitempty"`
 	Created  time.Time         `json:"created,omitzero"`
+	// IPRange is the part of Subnet that pods get addresses from
+	// (docker's --ip-range); zero: all of it.
+	IPRange netip.Prefix `json:"ipRange,omitzero"`
+	// Options are the driver options the network was created with
+	// (docker's -o), recorded for inspect.
+	Options map[string]string `json:"options,omitempty"`
 	// Default marks the pod network: it belongs to the operator's CNI
 	// directory, and RemoveNetwork refuses it.
 	Default bool `json:"-"`
@@ -68,6 +74,14 @@ type NetworkSpec struct {
 	Gateway  string
 	Internal bool
 	Labels   map[string]string
+	// IPRange is an IPv4 CIDR inside Subnet to hand addresses out of;
+	// it needs Subnet.
+	IPRange string
+	// Bridge names the host's bridge; empty: "br-<12 hex of ID>". At
+	// most 15 bytes, and no other network's.
+	Bridge string
+	// Options are recorded with the network (Network.Options).
+	Options map[string]string
 }
 
 // MaxNetworkName bounds network names: they end up in iptables comments
@@ -173,6 +187,19 @@ func (m *Manager) CreateNetwork(ctx context.Context, spec NetworkSpec) (Network,
 	if err != nil {
 		return Network{}, err
 	}
+	var ipRange netip.Prefix
+	if spec.IPRange != "" {
+		ipRange, err = netip.ParsePrefix(spec.IPRange)
+		if err != nil || !subnet.IsValid() || !ipRange.Addr().Is4() || ipRange.Bits() < subnet.Bits() || !subnet.Contains(ipRange.Addr()) || ipRange.Bits() > 31 {
+			return Network{}, fmt.Errorf("ip range %q: an IPv4 CIDR inside the subnet is needed: %w", spec.IPRange, errdefs.ErrInvalidArgument)
+		}
+		ipRange = ipRange.Masked()
+	}
+	if spec.Bridge != "" {
+		if _, err := podInterface(PodNetwork{Interface: spec.Bridge}); err != nil {
+			return Network{}, fmt.Errorf("bridge name %q: %w", spec.Bridge, errdefs.ErrInvalidArgument)
+		}
+	}
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -190,6 +217,9 @@ func (m *Manager) CreateNetwork(ctx context.Context, spec NetworkSpec) (Network,
 	for _, n := range existing {
 		if n.Name == spec.Name {
 			return Network{}, fmt.Errorf("network %q: %w", spec.Name, errdefs.ErrAlreadyExists)
+		}
+		if spec.Bridge != "" && n.Bridge == spec.Bridge {
+			return Network{}, fmt.Errorf("bridge %s is network %q's: %w", spec.Bridge, n.Name, errdefs.ErrConflict)
 		}
 		bridges[n.Bridge] = true
 		if n.Subnet.IsValid() {
@@ -223,11 +253,14 @@ func (m *Manager) CreateNetwork(ctx context.Context, spec NetworkSpec) (Network,
 
 	n := Network{
 		Name: spec.Name, Driver: "bridge", Subnet: subnet, Gateway: gateway, Internal: spec.Internal,
-		Labels: maps.Clone(spec.Labels), Created: time.Now().UTC(),
+		Labels: maps.Clone(spec.Labels), Created: time.Now().UTC(), IPRange: ipRange, Options: maps.Clone(spec.Options),
 	}
-	for n.ID == "" || bridges[n.Bridge] {
+	for n.ID == "" || spec.Bridge == "" && bridges[n.Bridge] {
 		n.ID = idgen.New()
 		n.Bridge = "br-" + n.ID[:12]
+	}
+	if spec.Bridge != "" {
+		n.Bridge = spec.Bridge
 	}
 	data, err := n.conflist(m.opts.BinDirs, m.opts.Default.DataDir)
 	if err != nil {
@@ -373,9 +406,22 @@ func parseSubnet(subnet, gateway string) (netip.Prefix, netip.Addr, error) {
 // (leases under dataDir/<name>), then portmap unless internal, and
 // firewall, when their binaries are in binDirs.
 func (n Network) conflist(binDirs []string, dataDir string) ([]byte, error) {
+	rng := obj{"subnet": n.Subnet.String(), "gateway": n.Gateway.String()}
+	if n.IPRange.IsValid() {
+		// host-local skips the gateway inside the range by itself.
+		first := n.IPRange.Addr()
+		if first == n.Subnet.Addr() {
+			first = first.Next()
+		}
+		last := lastAddr(n.IPRange)
+		if last == lastAddr(n.Subnet) {
+			last = last.Prev()
+		}
+		rng["rangeStart"], rng["rangeEnd"] = first.String(), last.String()
+	}
 	ipam := obj{
 		"type":    "host-local",
-		"ranges":  [][]obj{{{"subnet": n.Subnet.String(), "gateway": n.Gateway.String()}}},
+		"ranges":  [][]obj{{rng}},
 		"dataDir": dataDir,
 	}
 	if !n.Internal {

@@ -16,6 +16,8 @@ type ConnectRequest struct {
 	Network string
 	// Aliases are the pod's further names on it.
 	Aliases []string
+	// IP is the address asked for on it (docker's --ip); empty: any.
+	IP string
 }
 
 // Connect attaches the ready pod id to another network (docker's "network
@@ -44,7 +46,7 @@ func (m *Manager) Connect(ctx context.Context, id string, req ConnectRequest) (s
 		return store.NetworkAttachment{}, fmt.Errorf("sandbox %s is already on network %q: %w", sb.ID, req.Network, errdefs.ErrAlreadyExists)
 	}
 	pod := podNetwork(sb, nil)
-	pod.Network, pod.Interface = req.Network, nextInterface(sb)
+	pod.Network, pod.Interface, pod.IP = req.Network, nextInterface(sb), req.IP
 	res, err := m.net.Setup(ctx, pod)
 	if err != nil {
 		return store.NetworkAttachment{}, fmt.Errorf("attaching sandbox %s to network %q: %w", sb.ID, req.Network, err)

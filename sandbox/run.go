@@ -45,7 +45,11 @@ type RunRequest struct {
 	PortMappings []cni.PortMapping
 	// Network names the network the pod is made on (cni.Manager.Network);
 	// empty: the default pod network.
-	Network      string
+	Network string
+	// Aliases are the pod's further names on Network (docker's
+	// --network-alias); IP the address it asks for there (--ip).
+	Aliases      []string
+	IP           string
 	CgroupParent string
 	// HostNetwork, HostIPC, HostPID share the host's namespaces.
 	HostNetwork, HostIPC, HostPID bool
@@ -192,7 +196,9 @@ func (m *Manager) run(ctx context.Context, req RunRequest) (id string, err error
 			return id, err
 		}
 		go func(sb store.Sandbox) {
-			res, err := m.net.Setup(ctx, podNetwork(sb, req.PortMappings))
+			pod := podNetwork(sb, req.PortMappings)
+			pod.IP = req.IP
+			res, err := m.net.Setup(ctx, pod)
 			for _, ip := range res.IPs {
 				ips = append(ips, ip.String())
 			}
@@ -233,7 +239,7 @@ func newRecord(id string, req RunRequest) store.Sandbox {
 	sb := store.Sandbox{
 		ID: id, Name: req.Name, Namespace: req.Namespace, UID: req.UID, Attempt: req.Attempt,
 		Key: req.Key(), Origin: req.Origin, Labels: req.Labels, Annotations: req.Annotations,
-		Hostname: req.Hostname, LogDirectory: req.LogDirectory, Network: req.Network,
+		Hostname: req.Hostname, LogDirectory: req.LogDirectory, Network: req.Network, Aliases: req.Aliases,
 		RuntimeHandler: req.RuntimeHandler, CgroupParent: req.CgroupParent,
 		HostNetwork: req.HostNetwork, HostIPC: req.HostIPC, HostPID: req.HostPID, SharedPID: req.SharedPID,
 		Sysctls: req.Sysctls, ExtraHosts: req.ExtraHosts, NoNetwork: req.NoNetwork,

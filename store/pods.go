@@ -100,6 +100,9 @@ type Sandbox struct {
 	// Network is the named network the pod was made on (its eth0, IPs);
 	// empty: the default pod network.
 	Network string `json:"network,omitempty"`
+	// Aliases are the pod's further names on Network (docker's
+	// --network-alias), for its DNS.
+	Aliases []string `json:"aliases,omitempty"`
 	// NetworkAttached says CNI ADD may have run, so DEL must.
 	NetworkAttached bool `json:"networkAttached,omitempty"`
 	// Networks are the further networks attached to the running pod

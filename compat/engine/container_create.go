@@ -61,6 +61,9 @@ func (s *Server) postContainersCreate(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
+	if err := s.planNetwork(&plan, req.NetworkingConfig); err != nil {
+		return err
+	}
 	id, err = s.create(ctx, plan)
 	if err != nil {
 		return err

@@ -85,6 +85,8 @@ type Server struct {
 	started    time.Time
 	// journal keeps recent docker events for /events (events.go).
 	journal *journal
+	// dns runs the user networks' DNS servers (dns.go).
+	dns dnsRegistry
 	// execs are the exec instances (exec.go).
 	execs execs
 	// attaching are the attaches waiting for exited containers to start
@@ -124,6 +126,13 @@ func (s *Server) Start(ctx context.Context) error {
 		context.AfterFunc(ctx, untap)
 	}
 	s.autoRemove(ctx)
+	if err := s.ensureBridge(ctx); err != nil {
+		// Containers fall back to the pod network (cniNetwork).
+		s.log.Error("docker's bridge network", "error", err)
+	}
+	if err := s.startNetworkDNS(ctx); err != nil {
+		s.log.Error("starting the networks' DNS servers", "error", err)
+	}
 	return nil
 }
 

@@ -28,7 +28,11 @@ type Berthd struct {
 	// CRISocket and DockerSocket are the doors' unix sockets.
 	CRISocket, DockerSocket string
 	// Bin is the berthd binary.
-	Bin    string
+	Bin string
+	// Slot is the daemon's reserved number (1..250), free for the test
+	// to number further bridges or subnets (10.214.<Slot>.0/24 and up
+	// are no other test's).
+	Slot   int
 	cmd    *exec.Cmd
 	exited chan error
 	logs   *SyncBuffer
@@ -89,7 +93,7 @@ func StartBerthd(t testing.TB, extraConfig string) *Berthd {
 	os.Chmod(filepath.Dir(dir), 0o711)
 	n := netSlot(t)
 	d := &Berthd{
-		t: t, Dir: dir,
+		t: t, Dir: dir, Slot: n,
 		Root:         filepath.Join(dir, "root"),
 		State:        filepath.Join(dir, "state"),
 		Config:       filepath.Join(dir, "config.toml"),
