@@ -134,7 +134,15 @@ func newServices(ctx context.Context, cfg config.Config, db *store.DB, reg prome
 	}
 	images.AddRoots(func(tx *store.Tx) (imageservice.Roots, error) {
 		chains, ids, err := containers.ImageRoots(tx)
-		return imageservice.Roots{ChainIDs: chains, Images: ids}, err
+		if err != nil {
+			return imageservice.Roots{}, err
+		}
+		users, err := containers.ImageUsers(tx)
+		r := imageservice.Roots{ChainIDs: chains, Images: ids}
+		for _, u := range users {
+			r.Users = append(r.Users, imageservice.ImageUser{Image: u.Image, Container: u.Container, Running: u.Running})
+		}
+		return r, err
 	})
 	sandboxes, err := sandbox.New(sandbox.Options{
 		DB: db, Network: network, Launcher: launcher, Containers: containers, Host: host, StateDir: cfg.State,

@@ -19,71 +19,75 @@ type DeleteResult struct {
 	Untagged []string
 	// Deleted is the ID of the image removed; empty when the image stays.
 	Deleted digest.Digest
+	// Reclaimed is the bytes of the layers collected after the delete.
+	Reclaimed int64
 }
 
-// Untag removes the name name (docker's "rmi NAME"). When the name was a
-// tag and its repository keeps no other tag on the image, the image's
-// digest names in that repository go too, as in docker, so that pulling
-// and then removing "busybox" leaves nothing behind. When no name is left,
-// the image is removed and its layers collected, unless containers were
-// made from it: then Untag fails with errdefs.ErrConflict and changes
-// nothing, or with force removes the names and keeps the image, dangling.
-//
-// name must be a name, not an ID (errdefs.ErrInvalidArgument); an unknown
-// name wraps errdefs.ErrNotFound.
+// Untag removes the name name: Delete given a name, which it must be (an
+// ID wraps errdefs.ErrInvalidArgument).
 func (s *Service) Untag(ctx context.Context, name string, force bool) (DeleteResult, error) {
-	ref, err := reference.Parse(name)
-	if err != nil {
+	if _, err := reference.Parse(name); err != nil {
 		return DeleteResult{}, err
 	}
-	return s.delete(ctx, func(tx *store.Tx) (DeleteResult, error) {
-		id, err := store.Get[string](tx, store.ImageNames, nameKey(ref))
-		if errdefs.IsNotFound(err) {
-			return DeleteResult{}, fmt.Errorf("image %q: %w", name, errdefs.ErrNotFound)
-		}
-		if err != nil {
-			return DeleteResult{}, err
-		}
-		img, err := store.Get[store.Image](tx, store.Images, id)
-		if err != nil {
-			return DeleteResult{}, err
-		}
-		return s.untag(tx, img, ref, force)
-	})
+	return s.Delete(ctx, name, force)
 }
 
-// Delete is docker's image remove ("rmi REF"). A name is untagged as Untag
-// does. An ID or unique ID prefix removes the image with all its names;
-// without force it fails with errdefs.ErrConflict when containers were made
-// from the image or when its names span more than one repository (docker
-// asks for force then, so that one "rmi ID" does not silently drop
-// several unrelated names). Forced, an image in use is removed too: its
-// containers keep running, as their layers stay GC roots.
+// Delete is docker's image remove ("rmi REF"), with docker's rules and
+// messages (daemon/images/image_delete.go):
 //
-// A name is treated as an ID when it is a prefix of the ID of the image it
-// finds, as in docker. Unknown images wrap errdefs.ErrNotFound.
+//   - A name removes that name. When it was the repository's last tag on
+//     the image, the repository's digest names go too, so that pulling and
+//     removing "busybox" leaves nothing behind. If containers use the image
+//     and the name is its only reference, it fails unless forced ("unable
+//     to remove repository reference ... (must force)"). When no name is
+//     left, the image is deleted as well, unless a container still uses it
+//     (forced, or only a digest name was left): then it stays, dangling.
+//   - An ID or unique ID prefix deletes the image with its names. Without
+//     force it fails when names span several repositories or a stopped
+//     container uses it ("(must be forced)"); a running container's image
+//     is never deleted ("(cannot be forced)").
+//
+// Containers keep their layers either way: they are GC roots. Conflicts
+// wrap errdefs.ErrConflict, unknown images errdefs.ErrNotFound; a refused
+// delete changes nothing.
 func (s *Service) Delete(ctx context.Context, name string, force bool) (DeleteResult, error) {
 	return s.delete(ctx, func(tx *store.Tx) (DeleteResult, error) {
 		img, err := lookup(tx, name)
 		if err != nil {
 			return DeleteResult{}, err
 		}
+		users, err := s.imageUsers(tx, img.ID)
+		if err != nil {
+			return DeleteResult{}, err
+		}
+		names := append(append([]string{}, img.RepoTags...), img.RepoDigests...)
 		if !isIDPrefixOf(name, img.ID) {
 			ref, err := reference.Parse(name)
 			if err != nil {
 				return DeleteResult{}, err
 			}
-			return s.untag(tx, img, ref, force)
-		}
-		names := append(append([]string{}, img.RepoTags...), img.RepoDigests...)
-		if !force {
-			if repos := repositories(names); len(repos) > 1 {
-				return DeleteResult{}, fmt.Errorf("image %s is referenced in %d repositories (%s), remove it by name or force: %w",
-					short(img.ID), len(repos), strings.Join(repos, ", "), errdefs.ErrConflict)
+			if !force && isSingleReference(names) && len(users) > 0 {
+				return DeleteResult{}, errdefs.Message(errdefs.ErrConflict, "conflict: unable to remove repository reference %q (must force) - container %s is using its referenced image %s",
+					name, shortID(users[0].Container), short(img.ID))
 			}
-			if err := s.refuseInUse(tx, img); err != nil {
+			res, err := s.untag(tx, &img, ref)
+			if err != nil || len(img.RepoTags)+len(img.RepoDigests) > 0 {
+				return res, err
+			}
+			// Dangling now: deleted unless a container holds it (docker
+			// keeps it quietly then).
+			if c := deleteConflict(img, users, force, false); c != nil {
+				return res, store.Put(tx, store.Images, img.ID.String(), img)
+			}
+			res.Deleted = img.ID
+			return res, store.Delete(tx, store.Images, img.ID.String())
+		}
+		if isSingleReference(names) {
+			if err := deleteConflict(img, users, force, false); err != nil {
 				return DeleteResult{}, err
 			}
+		} else if err := deleteConflict(img, users, force, !force && len(names) > 0); err != nil {
+			return DeleteResult{}, err
 		}
 		for _, n := range names {
 			if err := store.Delete(tx, store.ImageNames, n); err != nil {
@@ -95,6 +99,54 @@ func (s *Service) Delete(ctx context.Context, name string, force bool) (DeleteRe
 		}
 		return DeleteResult{Untagged: names, Deleted: img.ID}, nil
 	})
+}
+
+// deleteConflict is docker's checkImageDeleteConflict: a running
+// container is a hard conflict, force or not; names left in other
+// repositories (multiRepo) and stopped containers are soft ones, which
+// force overrides.
+func deleteConflict(img store.Image, users []ImageUser, force, multiRepo bool) error {
+	for _, u := range users {
+		if u.Running {
+			return errdefs.Message(errdefs.ErrConflict, "conflict: unable to delete %s (cannot be forced) - image is being used by running container %s",
+				short(img.ID), shortID(u.Container))
+		}
+	}
+	if force {
+		return nil
+	}
+	if multiRepo {
+		return errdefs.Message(errdefs.ErrConflict, "conflict: unable to delete %s (must be forced) - image is referenced in multiple repositories",
+			short(img.ID))
+	}
+	if len(users) > 0 {
+		return errdefs.Message(errdefs.ErrConflict, "conflict: unable to delete %s (must be forced) - image is being used by stopped container %s",
+			short(img.ID), shortID(users[0].Container))
+	}
+	return nil
+}
+
+// isSingleReference is docker's: the names are at most one tag plus
+// digest names of that tag's repository (or digests of one repository).
+func isSingleReference(names []string) bool {
+	if len(names) <= 1 {
+		return len(names) == 1
+	}
+	tag := ""
+	digestRepos := map[string]bool{}
+	for _, n := range names {
+		if strings.Contains(n, "@") {
+			digestRepos[repository(n)] = true
+		} else if tag == "" {
+			tag = n
+		} else {
+			return false
+		}
+	}
+	if tag == "" {
+		tag = names[0]
+	}
+	return len(digestRepos) == 1 && digestRepos[repository(tag)]
 }
 
 // InUse counts, per image ID, the containers made from it: docker's
@@ -127,16 +179,18 @@ func (s *Service) delete(ctx context.Context, fn func(tx *store.Tx) (DeleteResul
 		return DeleteResult{}, err
 	}
 	if res.Deleted != "" {
-		if _, err := s.GC(ctx); err != nil {
+		gc, err := s.GC(ctx)
+		if err != nil {
 			s.log.Warn("collecting the layers of a removed image", "image", res.Deleted, "error", err)
 		}
+		res.Reclaimed = gc.Bytes
 	}
 	return res, nil
 }
 
 // untag removes ref's name from img, and the digest names that docker
-// drops with it (see Untag), in tx.
-func (s *Service) untag(tx *store.Tx, img store.Image, ref reference.Ref, force bool) (DeleteResult, error) {
+// drops with it (see Delete), in tx; the caller stores or deletes img.
+func (s *Service) untag(tx *store.Tx, img *store.Image, ref reference.Ref) (DeleteResult, error) {
 	key := nameKey(ref)
 	drop := []string{key}
 	if ref.Digest() == "" {
@@ -156,45 +210,41 @@ func (s *Service) untag(tx *store.Tx, img store.Image, ref reference.Ref, force 
 	for _, n := range drop {
 		img.RepoTags = without(img.RepoTags, n)
 		img.RepoDigests = without(img.RepoDigests, n)
-	}
-	inUse := false
-	dangling := len(img.RepoTags) == 0 && len(img.RepoDigests) == 0
-	if dangling {
-		used, err := s.users(tx)
-		if err != nil {
-			return DeleteResult{}, err
-		}
-		if n := used[img.ID]; n > 0 && !force {
-			return DeleteResult{}, fmt.Errorf("removing %s, the last name of image %s, in use by %d container(s): %w",
-				ref, short(img.ID), n, errdefs.ErrConflict)
-		}
-		inUse = used[img.ID] > 0
-	}
-	for _, n := range drop {
 		if err := store.Delete(tx, store.ImageNames, n); err != nil {
 			return DeleteResult{}, err
 		}
 	}
 	res := DeleteResult{Untagged: drop}
-	if !dangling || inUse {
-		// Forced when in use: the containers keep their image, unnamed.
-		return res, store.Put(tx, store.Images, img.ID.String(), img)
+	if len(img.RepoTags)+len(img.RepoDigests) > 0 {
+		return res, store.Put(tx, store.Images, img.ID.String(), *img)
 	}
-	res.Deleted = img.ID
-	return res, store.Delete(tx, store.Images, img.ID.String())
+	return res, nil
 }
 
-// refuseInUse fails with errdefs.ErrConflict when containers were made
-// from img.
-func (s *Service) refuseInUse(tx *store.Tx, img store.Image) error {
-	used, err := s.users(tx)
-	if err != nil {
-		return err
+// imageUsers lists the containers made from image id, in tx. Roots that
+// give only image IDs count as stopped containers of unknown ID.
+func (s *Service) imageUsers(tx *store.Tx, id digest.Digest) ([]ImageUser, error) {
+	var out []ImageUser
+	for _, roots := range s.roots {
+		r, err := roots(tx)
+		if err != nil {
+			return nil, fmt.Errorf("listing the users of images: %w", err)
+		}
+		if len(r.Users) > 0 {
+			for _, u := range r.Users {
+				if u.Image == id {
+					out = append(out, u)
+				}
+			}
+			continue
+		}
+		for _, img := range r.Images {
+			if img == id {
+				out = append(out, ImageUser{Image: id})
+			}
+		}
 	}
-	if n := used[img.ID]; n > 0 {
-		return fmt.Errorf("image %s is in use by %d container(s): %w", short(img.ID), n, errdefs.ErrConflict)
-	}
-	return nil
+	return out, nil
 }
 
 // users counts the containers made from each image, from the registered
@@ -231,17 +281,12 @@ func repository(name string) string {
 	return ref.Repository()
 }
 
-// repositories lists the distinct repositories of names, in order.
-func repositories(names []string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, n := range names {
-		if r := repository(n); !seen[r] {
-			seen[r] = true
-			out = append(out, r)
-		}
+// shortID is docker's 12-character form of a container ID.
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
 	}
-	return out
+	return id
 }
 
 // short is docker's 12-hex form of an ID, for messages.

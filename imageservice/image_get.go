@@ -146,6 +146,9 @@ func (s *Service) GC(ctx context.Context) (GCResult, error) {
 			}
 			liveBlobs[img.ID] = true
 			liveBlobs[img.ManifestDigest] = true
+			for _, l := range s.layerBlobs(img) {
+				liveBlobs[l] = true
+			}
 			if img.IndexDigest != "" {
 				liveBlobs[img.IndexDigest] = true
 			}
@@ -202,7 +205,7 @@ func (s *Service) GC(ctx context.Context) (GCResult, error) {
 	// Blobs are written before the image that names them is recorded;
 	// a pull under way holds leases on chain IDs, not blobs, so blobs
 	// younger than no image are kept while any pull runs.
-	if len(s.leases) == 0 {
+	if len(s.leases) == 0 && s.ingests == 0 {
 		errs = append(errs, s.content.Walk(func(d digest.Digest) error {
 			if !liveBlobs[d] {
 				res.Blobs++

@@ -243,14 +243,14 @@ func (s *Service) fetchLayers(ctx context.Context, f *fetched, t *tracker) error
 			parent = f.chainIDs[i-1]
 		}
 		layerDigest := digest.Digest(l.Digest.String())
-		if s.hasSnapshot(chainID) {
+		if _, kept := s.content.Has(layerDigest); kept && s.hasSnapshot(chainID) {
 			t.done.Add(l.Size)
 			t.report(Progress{Layer: layerDigest, Status: StatusExists})
 			continue
 		}
 		g.Go(func() error {
 			_, err := s.layers.do(gctx, chainID.String(), nil, func(ctx context.Context, _ func(Progress)) (struct{}, error) {
-				if s.hasSnapshot(chainID) {
+				if _, kept := s.content.Has(layerDigest); kept && s.hasSnapshot(chainID) {
 					return struct{}{}, nil
 				}
 				layer, err := f.img.LayerByDigest(l.Digest)
@@ -302,8 +302,14 @@ func (s *Service) unpackLayer(ctx context.Context, layer v1.Layer, spec layerSpe
 		}
 	}()
 
+	// The blob is kept as it came, for save and push.
+	keep, err := s.content.Writer()
+	if err != nil {
+		return err
+	}
+	defer keep.Discard()
 	blobHash := sha256.New()
-	blob := io.TeeReader(&countingReader{r: rc, c: c}, blobHash)
+	blob := io.TeeReader(&countingReader{r: rc, c: c}, io.MultiWriter(blobHash, keep))
 	tarStream, _, err := unpack.Decompress(blob)
 	if err != nil {
 		return err
@@ -323,6 +329,9 @@ func (s *Service) unpackLayer(ctx context.Context, layer v1.Layer, spec layerSpe
 		return err
 	}
 	if err := checkDigest("uncompressed layer", spec.diffID, diffHash); err != nil {
+		return err
+	}
+	if _, err := keep.Commit(spec.digest); err != nil {
 		return err
 	}
 	size, inodes, err := snapshot.Usage(dir)

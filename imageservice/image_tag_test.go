@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -51,6 +52,13 @@ func useImages(s *Service, imgs ...store.Image) {
 		r.Images = append(r.Images, img.ID)
 		r.ChainIDs = append(r.ChainIDs, img.ChainIDs...)
 	}
+	s.AddRoots(func(*store.Tx) (Roots, error) { return r, nil })
+}
+
+// runImage registers a running container made from img.
+func runImage(s *Service, img store.Image) {
+	r := Roots{Images: []digest.Digest{img.ID}, ChainIDs: img.ChainIDs,
+		Users: []ImageUser{{Image: img.ID, Container: "0123456789abcdef", Running: true}}}
 	s.AddRoots(func(*store.Tx) (Roots, error) { return r, nil })
 }
 
@@ -165,15 +173,16 @@ func TestTag(t *testing.T) {
 func TestUntag(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
-		name   string
-		names  []string // of the image
-		inUse  bool
-		force  bool
-		untag  string
-		err    error
-		want   []string // names left; nil with deleted
-		remove []string // DeleteResult.Untagged
-		gone   bool     // image removed
+		name    string
+		names   []string // of the image
+		inUse   bool
+		running bool
+		force   bool
+		untag   string
+		err     error
+		want    []string // names left; nil with deleted
+		remove  []string // DeleteResult.Untagged
+		gone    bool     // image removed
 	}{
 		{name: "one of two tags", names: []string{bbLatest, bbOne, bbDigest}, untag: "busybox",
 			want: []string{bbOne, bbDigest}, remove: []string{bbLatest}},
@@ -188,6 +197,8 @@ func TestUntag(t *testing.T) {
 		{name: "in use, last name", names: []string{bbLatest, bbDigest}, inUse: true, untag: "busybox",
 			err: errdefs.ErrConflict, want: []string{bbLatest, bbDigest}},
 		{name: "in use, last name, forced", names: []string{bbLatest, bbDigest}, inUse: true, force: true, untag: "busybox",
+			remove: []string{bbLatest, bbDigest}, gone: true},
+		{name: "running, last name, forced", names: []string{bbLatest, bbDigest}, running: true, force: true, untag: "busybox",
 			want: []string{}, remove: []string{bbLatest, bbDigest}},
 		{name: "unknown", names: []string{bbLatest}, untag: "busybox:2", err: errdefs.ErrNotFound, want: []string{bbLatest}},
 		{name: "an ID is not a name", names: []string{bbLatest}, untag: digest.FromString("cfg").String(),
@@ -200,6 +211,9 @@ func TestUntag(t *testing.T) {
 			if tc.inUse {
 				useImages(s, img)
 			}
+			if tc.running {
+				runImage(s, img)
+			}
 			res, err := s.Untag(ctx, tc.untag, tc.force)
 			if !errors.Is(err, tc.err) {
 				t.Fatalf("Untag(%q) = %v, want %v", tc.untag, err, tc.err)
@@ -208,7 +222,7 @@ func TestUntag(t *testing.T) {
 			if tc.gone {
 				wantRes.Deleted = img.ID
 			}
-			if diff := cmp.Diff(wantRes, res, cmpopts.EquateEmpty()); diff != "" {
+			if diff := cmp.Diff(wantRes, res, cmpopts.EquateEmpty(), cmpopts.IgnoreFields(DeleteResult{}, "Reclaimed")); diff != "" {
 				t.Errorf("result (-want +got):\n%s", diff)
 			}
 			want := map[digest.Digest][]string{other.ID: {"docker.io/library/other:latest"}}
@@ -218,8 +232,8 @@ func TestUntag(t *testing.T) {
 			if diff := cmp.Diff(want, state(t, s), cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("names (-want +got):\n%s", diff)
 			}
-			if got := s.hasSnapshot(img.ChainIDs[0]); got == tc.gone {
-				t.Errorf("layer kept = %v, image removed = %v", got, tc.gone)
+			if got := s.hasSnapshot(img.ChainIDs[0]); got == (tc.gone && !tc.inUse) {
+				t.Errorf("layer kept = %v, image removed = %v, in use = %v", got, tc.gone, tc.inUse)
 			}
 		})
 	}
@@ -228,19 +242,24 @@ func TestUntag(t *testing.T) {
 func TestDelete(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
-		name  string
-		names []string
-		inUse bool
-		force bool
-		err   error
-		gone  bool
+		name    string
+		names   []string
+		inUse   bool
+		running bool
+		force   bool
+		err     string
+		gone    bool
 	}{
-		{name: "one repository", names: []string{bbLatest, bbOne, bbDigest}, gone: true},
+		{name: "one tag and its digest", names: []string{bbLatest, bbDigest}, gone: true},
+		{name: "two tags", names: []string{bbLatest, bbOne, bbDigest}, err: "(must be forced) - image is referenced in multiple repositories"},
 		{name: "no names", gone: true},
-		{name: "two repositories", names: []string{bbLatest, appV1}, err: errdefs.ErrConflict},
+		{name: "two repositories", names: []string{bbLatest, appV1}, err: "(must be forced) - image is referenced in multiple repositories"},
 		{name: "two repositories, forced", names: []string{bbLatest, appV1}, force: true, gone: true},
-		{name: "in use", names: []string{bbLatest}, inUse: true, err: errdefs.ErrConflict},
+		{name: "in use", names: []string{bbLatest}, inUse: true, err: "(must be forced) - image is being used by stopped container"},
 		{name: "in use, forced", names: []string{bbLatest}, inUse: true, force: true, gone: true},
+		{name: "running", names: []string{bbLatest}, running: true, err: "(cannot be forced) - image is being used by running container 0123456789ab"},
+		{name: "running, forced", names: []string{bbLatest}, running: true, force: true, err: "(cannot be forced)"},
+		{name: "running, two repositories, forced", names: []string{bbLatest, appV1}, running: true, force: true, err: "(cannot be forced)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newTestService(t)
@@ -248,10 +267,13 @@ func TestDelete(t *testing.T) {
 			if tc.inUse {
 				useImages(s, img)
 			}
+			if tc.running {
+				runImage(s, img)
+			}
 			before := state(t, s)
 			res, err := s.Delete(ctx, "sha256:"+img.ID.Encoded()[:10], tc.force)
-			if !errors.Is(err, tc.err) {
-				t.Fatalf("Delete = %v, want %v", err, tc.err)
+			if tc.err == "" && err != nil || tc.err != "" && (!errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), tc.err)) {
+				t.Fatalf("Delete = %v, want %q", err, tc.err)
 			}
 			after := state(t, s)
 			if !tc.gone {
@@ -265,10 +287,10 @@ func TestDelete(t *testing.T) {
 			}
 			sort.Strings(res.Untagged)
 			want := DeleteResult{Untagged: before[img.ID], Deleted: img.ID}
-			if diff := cmp.Diff(want, res, cmpopts.EquateEmpty()); diff != "" {
+			if diff := cmp.Diff(want, res, cmpopts.EquateEmpty(), cmpopts.IgnoreFields(DeleteResult{}, "Reclaimed")); diff != "" {
 				t.Errorf("result (-want +got):\n%s", diff)
 			}
-			if tc.inUse != s.hasSnapshot(img.ChainIDs[0]) {
+			if (tc.inUse || tc.running) != s.hasSnapshot(img.ChainIDs[0]) {
 				t.Errorf("layer kept = %v; in use = %v (a container's layer is a root)", !tc.inUse, tc.inUse)
 			}
 		})

@@ -22,6 +22,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -58,6 +59,7 @@ type Options struct {
 
 // Service is the image service shared by the CRI and the docker side.
 type Service struct {
+	root       string
 	db         *store.DB
 	content    *content.Store
 	snaps      *snapshot.Dirs
@@ -75,7 +77,10 @@ type Service struct {
 	// recording of new images and snapshots.
 	mu     sync.Mutex
 	leases map[digest.Digest]int // chain IDs in use by pulls under way
-	roots  []RootsFunc
+	// ingests counts blobs being written outside pulls (load, import,
+	// commit): GC leaves the blob store alone meanwhile.
+	ingests int
+	roots   []RootsFunc
 }
 
 // Roots is what something besides images holds: containers run on layers
@@ -89,6 +94,19 @@ type Roots struct {
 	// per container: such an image is in use, and Untag and Delete refuse
 	// to remove it unless forced, as docker does.
 	Images []digest.Digest
+	// Users, when the RootsFunc knows them, name the containers behind
+	// Images, for docker's conflict messages ("image is being used by
+	// running container <id>"): one per container, with Images still
+	// listing their image IDs.
+	Users []ImageUser
+}
+
+// ImageUser is a container made from an image.
+type ImageUser struct {
+	Image     digest.Digest
+	Container string
+	// Running containers hold their image even against a forced delete.
+	Running bool
 }
 
 // RootsFunc reports the Roots of one kind of user (the container manager
@@ -110,6 +128,7 @@ func New(opts Options) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
+		root:       opts.Root,
 		db:         opts.DB,
 		content:    cs,
 		snaps:      snaps,
@@ -157,6 +176,10 @@ func (s *Service) recover() error {
 	if err != nil {
 		return err
 	}
+	// Archives being loaded when the daemon stopped.
+	if err := os.RemoveAll(filepath.Join(s.root, "tmp")); err != nil {
+		return err
+	}
 	removed, err := s.snaps.Clean(keep)
 	for _, p := range removed {
 		s.log.Info("removed unfinished layer", "path", p)
@@ -178,6 +201,21 @@ func (s *Service) lease(ids []digest.Digest) (release func()) {
 				delete(s.leases, id)
 			}
 		}
+	}
+}
+
+// ingest marks a blob write under way until the returned func is called.
+func (s *Service) ingest() (end func()) {
+	s.mu.Lock()
+	s.ingests++
+	s.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			s.ingests--
+			s.mu.Unlock()
+		})
 	}
 }
 
@@ -206,3 +244,6 @@ func (s *Service) Config(img store.Image) (*v1.ConfigFile, error) {
 	}
 	return v1.ParseConfigFile(bytes.NewReader(raw))
 }
+
+// Platform is the platform the service pulls and makes images for.
+func (s *Service) Platform() v1.Platform { return s.platform }

@@ -1,8 +1,10 @@
-// Package content stores blobs (manifests, indexes, configs) by digest under
+// Package content stores blobs (manifests, indexes, configs, and the
+// compressed layers as they were pulled, loaded or made) by digest under
 // <root>/blobs/sha256/<hex>. A blob is written to a temporary file, fsynced,
 // verified against its digest and only then renamed into place, so a blob
-// that is visible is whole and correct. Layers are not kept here: they are
-// unpacked straight into snapshots while they stream in.
+// that is visible is whole and correct. Layers are kept besides their
+// unpacked snapshots because save and push must send the exact bytes whose
+// digests the image's manifest and config name.
 package content
 
 import (
