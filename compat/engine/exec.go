@@ -103,6 +103,11 @@ func (s *Server) execCreate(w http.ResponseWriter, r *http.Request) error {
 	if runtime.StateOf(c) != runtime.Running {
 		return errorf(errdefs.ErrConflict, "container %s is not running", c.ID)
 	}
+	if req.DetachKeys != "" {
+		if _, err := parseDetachKeys(req.DetachKeys); err != nil {
+			return err
+		}
+	}
 	e := &execInstance{
 		id: idgen.New(), containerID: c.ID, req: req,
 		ready: make(chan struct{}), resize: make(chan runtime.TermSize, 4),
@@ -179,23 +184,63 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer conn.Close()
-	stdout, stderr := streamWriters(conn, tty)
+	// Output to a client that went away (or detached) is dropped, so that
+	// the process never blocks on it.
+	stdout, stderr := streamWriters(&forgivingWriter{w: conn}, tty)
 	if e.req.AttachStdout {
 		opts.Stdout = stdout
 	}
 	if e.req.AttachStderr {
 		opts.Stderr = stderr
 	}
+	detached := make(chan struct{})
+	detach := sync.OnceFunc(func() { close(detached) })
+	done := make(chan struct{})
+	defer close(done)
 	if e.req.AttachStdin {
 		opts.Stdin = in
+		if tty {
+			keys := defaultDetachKeys
+			if e.req.DetachKeys != "" {
+				keys, _ = parseDetachKeys(e.req.DetachKeys)
+			}
+			opts.Stdin = &detachReader{r: in, keys: keys, detach: detach, done: done}
+		}
 	}
-	// The client going away (its connection closing) does not end the
-	// process: docker keeps it running, detached.
-	s.runExec(context.WithoutCancel(r.Context()), c, e, opts)
-	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
+	// The client going away (its connection closing) or detaching does
+	// not end the process: docker keeps it running.
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		s.runExec(context.WithoutCancel(r.Context()), c, e, opts)
+	}()
+	select {
+	case <-finished:
+		if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+	case <-detached:
 	}
 	return nil
+}
+
+// forgivingWriter writes to w until a write fails, then drops what it is
+// given without an error.
+type forgivingWriter struct {
+	mu     sync.Mutex
+	w      io.Writer
+	broken bool
+}
+
+func (f *forgivingWriter) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.broken {
+		if _, err := f.w.Write(p); err != nil {
+			f.broken = true
+		}
+	}
+	return len(p), nil
 }
 
 // runExec runs the exec to its end and records the exit.

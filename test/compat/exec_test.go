@@ -1,8 +1,13 @@
 package compat
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -123,6 +128,75 @@ func TestExecInteractiveTTY(t *testing.T) {
 	}
 	if !strings.Contains(out, "/dev/pts/") {
 		t.Errorf("docker exec -it: no terminal in the container: %q", out)
+	}
+
+}
+
+// apiJSON calls the Engine API (API 1.50, as the CLI) and decodes the JSON
+// reply into out (when not nil); the call must succeed.
+func (e *engine) apiJSON(method, path, body string, out any) {
+	e.t.Helper()
+	code, b := e.api(method, "/v1.50"+path, body)
+	if code/100 != 2 {
+		e.t.Fatalf("%s %s: %d: %s", method, path, code, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal([]byte(b), out); err != nil {
+			e.t.Fatalf("%s %s: %v: %s", method, path, err, b)
+		}
+	}
+}
+
+// TestExecDetachAndInspect starts an exec with a terminal over a hijacked
+// connection, as the CLI does, and types ^P^Q: the connection ends, the
+// command goes on, and GET /exec/{id}/json shows it running with its pid,
+// then its exit code.
+func TestExecDetachAndInspect(t *testing.T) {
+	e := newExecEngine(t)
+	e.docker("run", "-d", "--name", "ctr", e.Busybox, "sleep", "1000")
+	var created struct{ ID string }
+	e.apiJSON("POST", "/containers/ctr/exec", `{"AttachStdin":true,"AttachStdout":true,"Tty":true,"Cmd":["sh","-c","while [ ! -e /tmp/go ]; do sleep 0.1; done; exit 5"]}`, &created)
+
+	conn, err := net.Dial("unix", e.DockerSocket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := `{"Tty":true}`
+	fmt.Fprintf(conn, "POST /v1.50/exec/%s/start HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: %d\r\n\r\n%s", created.ID, len(body), body)
+	br := bufio.NewReader(conn)
+	status, err := br.ReadString('\n')
+	if err != nil || !strings.Contains(status, "101") {
+		t.Fatalf("exec start: %q %v", status, err)
+	}
+	var inspect struct {
+		Running  bool
+		ExitCode *int
+		Pid      int
+	}
+	waitFor(t, func() bool {
+		e.apiJSON("GET", "/exec/"+created.ID+"/json", "", &inspect)
+		return inspect.Running
+	})
+	if inspect.Pid <= 0 {
+		t.Errorf("a running exec's pid: %d", inspect.Pid)
+	}
+	conn.Write([]byte{0x10, 0x11})
+	conn.SetReadDeadline(time.Now().Add(time.Minute))
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		t.Fatalf("the connection did not end after ^P^Q: %v", err)
+	}
+	e.apiJSON("GET", "/exec/"+created.ID+"/json", "", &inspect)
+	if !inspect.Running {
+		t.Fatalf("the exec stopped when its client detached")
+	}
+	e.docker("exec", "ctr", "touch", "/tmp/go")
+	waitFor(t, func() bool {
+		e.apiJSON("GET", "/exec/"+created.ID+"/json", "", &inspect)
+		return !inspect.Running && inspect.ExitCode != nil
+	})
+	if *inspect.ExitCode != 5 {
+		t.Errorf("exit code after detach: %d, want 5", *inspect.ExitCode)
 	}
 }
 
