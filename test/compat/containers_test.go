@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-runtime/berth/test/testutil"
 )
 
 // waitFor polls cond (each poll runs docker commands) until it holds,
@@ -65,6 +67,11 @@ func TestContainerRunOutputAndExitCode(t *testing.T) {
 	}
 	if got := e.dockerIn("piped\n", "run", "--rm", "-i", "busybox", "cat"); got != "piped" {
 		t.Errorf("docker run -i with stdin: %q", got)
+	}
+	// An image that is not here yet: the CLI pulls it on create's 404.
+	e.reg.Push(t, "elsewhere:1", testutil.BusyboxImage(t))
+	if out := e.docker("run", "--rm", e.reg.Ref("elsewhere:1"), "echo", "pulled"); !strings.HasSuffix(out, "pulled") {
+		t.Errorf("docker run of an image to pull: %q", out)
 	}
 	if got := e.docker("ps", "-aq"); got != "" {
 		t.Errorf("--rm containers left behind: %q", got)
@@ -129,6 +136,13 @@ func TestContainerKillAndWait(t *testing.T) {
 	}
 	if errOut := e.dockerFails("kill", "sig"); !strings.Contains(errOut, "is not running") {
 		t.Errorf("kill of a stopped container: %q", errOut)
+	}
+	// The container's own stop signal and timeout.
+	e.docker("run", "-d", "--name", "usr1", "--stop-signal", "USR1", "--stop-timeout", "30", "busybox", "sh", "-c", "trap 'echo bye; exit 9' USR1; echo ready; while true; do sleep 0.1; done")
+	e.waitLogs("usr1", "ready")
+	e.docker("stop", "usr1")
+	if got := e.docker("inspect", "--format", "{{.State.ExitCode}} {{.Config.StopSignal}} {{.Config.StopTimeout}}", "usr1"); got != "9 USR1 30" {
+		t.Errorf("stop with the container's stop signal: %q", got)
 	}
 	e.docker("run", "-d", "--name", "eight", "busybox", "sh", "-c", "sleep 0.2; exit 8")
 	if got := e.docker("wait", "eight"); got != "8" {
