@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-runtime/berth/test/testutil"
 )
@@ -688,5 +691,57 @@ func TestContainerPrune(t *testing.T) {
 	e.docker("container", "prune", "-f")
 	if got := strings.Join(strings.Fields(e.docker("ps", "-a", "--format", "{{.Names}}")), " "); got != "running" {
 		t.Errorf("after prune: %q, want only the running container", got)
+	}
+}
+
+func TestContainerCRIContainersShown(t *testing.T) {
+	e := newEngine(t, "")
+	conn, err := grpc.NewClient("unix://"+e.CRISocket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	rt := runtimeapi.NewRuntimeServiceClient(conn)
+	ctx := context.Background()
+	pod := &runtimeapi.PodSandboxConfig{
+		Metadata:     &runtimeapi.PodSandboxMetadata{Name: "web", Namespace: "shop", Uid: "uid-1", Attempt: 0},
+		Hostname:     "web",
+		LogDirectory: t.TempDir(),
+		Linux:        &runtimeapi.LinuxPodSandboxConfig{},
+	}
+	sb, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: pod})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: sb.PodSandboxId}); err != nil {
+			t.Errorf("RemovePodSandbox: %v", err)
+		}
+	})
+	ctr, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sb.PodSandboxId, SandboxConfig: pod, Config: &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "app", Attempt: 2},
+		Image:    &runtimeapi.ImageSpec{Image: "busybox"},
+		Command:  []string{"sh", "-c", "echo from-kubernetes; exec sleep 1000"},
+		LogPath:  "app.log",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: ctr.ContainerId}); err != nil {
+		t.Fatal(err)
+	}
+	name := "k8s_app_web_shop_uid-1_2"
+	if got := e.docker("ps", "--format", "{{.ID}} {{.Names}}"); got != ctr.ContainerId[:12]+" "+name {
+		t.Errorf("docker ps shows the CRI's container as %q, want dockershim's name %s", got, name)
+	}
+	e.waitLogs(name, "from-kubernetes")
+	if got := e.docker("inspect", "--format", "{{.Name}} {{.State.Status}} {{.Id}}", name); got != "/"+name+" running "+ctr.ContainerId {
+		t.Errorf("docker inspect of the CRI's container: %q", got)
+	}
+	// And the CRI still does not see docker's.
+	e.docker("run", "-d", "--name", "dockers", "busybox", "sleep", "1000")
+	list, err := rt.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
+	if err != nil || len(list.Containers) != 1 || list.Containers[0].Id != ctr.ContainerId {
+		t.Errorf("the CRI lists %v (%v), want only its own container", list.GetContainers(), err)
 	}
 }
