@@ -66,6 +66,8 @@ type RunRequest struct {
 	// ExtraHosts are further /etc/hosts entries, "name:ip" (docker's
 	// --add-host).
 	ExtraHosts []string
+	// Domainname is the pod's NIS domain name (docker's --domainname).
+	Domainname string
 	// NoNetwork gives the pod a network namespace of its own with only
 	// its loopback, attached to no network (docker's --network none).
 	NoNetwork bool
@@ -288,6 +290,9 @@ func (m *Manager) startInfra(ctx context.Context, sb *store.Sandbox, req RunRequ
 	spec, err := oci.Generate(m.infraContainer(*sb, req, hostname), m.host)
 	if err != nil {
 		return err
+	}
+	if !req.HostNetwork {
+		spec.Domainname = req.Domainname
 	}
 	launched, err := m.launcher.Launch(ctx, runtime.LaunchRequest{
 		ID: sb.ID, Handler: req.RuntimeHandler, Bundle: filepath.Join(sb.Dir, "infra"), Spec: spec,

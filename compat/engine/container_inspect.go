@@ -213,10 +213,8 @@ func networkMode(c store.Container, sb store.Sandbox) string {
 		return "none"
 	case c.Origin == store.OriginDocker && sb.UID != "" && sb.UID != c.ID:
 		return "container:" + sb.UID
-	case sb.Network != "":
-		return sb.Network
 	}
-	return "bridge"
+	return dockerNetworkName(sb.Network)
 }
 
 func (s *Server) hostConfig(ctx context.Context, c store.Container, sb store.Sandbox) *container.HostConfig {
@@ -402,27 +400,26 @@ func (s *Server) networkSettings(ctx context.Context, c store.Container, sb stor
 		// docker takes a stopped container's addresses back
 		ips = nil
 	}
-	ep := s.endpoint(sb.Network, sb.ID, ips, nil)
-	ep.DNSNames = []string{s.dockerName(ctx, c), c.ID[:12]}
+	ep := s.endpointSettings(ctx, sb, sb.Network, ips, sb.Aliases)
+	ep.DNSNames = append([]string{s.dockerName(ctx, c), c.ID[:12]}, sb.Aliases...)
 	ns.Networks[mode] = ep
 	for _, a := range sb.Networks {
-		e := s.endpoint(a.Network, sb.ID, a.IPs, a.Aliases)
+		aips := a.IPs
+		if ips == nil {
+			aips = nil
+		}
+		e := s.endpointSettings(ctx, sb, a.Network, aips, a.Aliases)
 		e.DNSNames = append([]string{s.dockerName(ctx, c), c.ID[:12]}, a.Aliases...)
-		ns.Networks[a.Network] = e
+		ns.Networks[dockerNetworkName(a.Network)] = e
 	}
 	return ns
 }
 
-// endpoint describes a sandbox's attachment to the cni network name.
-func (s *Server) endpoint(name, sandboxID string, ips, aliases []string) *network.EndpointSettings {
-	ep := &network.EndpointSettings{EndpointID: sandboxID, Aliases: aliases}
-	if s.networks != nil {
-		var n cniNetworkInfo
-		if name == "" {
-			n = s.defaultNetworkInfo()
-		} else if nw, err := s.networks.Network(name); err == nil {
-			n = cniNetworkInfo{ID: nw.ID, Subnet: nw.Subnet, Gateway: nw.Gateway}
-		}
+// endpointSettings describe the sandbox's attachment to the cni
+// network cniName, as network inspect shows it too.
+func (s *Server) endpointSettings(ctx context.Context, sb store.Sandbox, cniName string, ips, aliases []string) *network.EndpointSettings {
+	ep := &network.EndpointSettings{EndpointID: endpointID(endpoint{Sandbox: sb, Network: cniName}), Aliases: aliases}
+	if n, err := s.findNetwork(ctx, dockerNetworkName(cniName)); err == nil {
 		ep.NetworkID, ep.Gateway = n.ID, n.Gateway
 		if n.Subnet.IsValid() {
 			ep.IPPrefixLen = n.Subnet.Bits()
@@ -435,25 +432,6 @@ func (s *Server) endpoint(name, sandboxID string, ips, aliases []string) *networ
 		}
 	}
 	return ep
-}
-
-type cniNetworkInfo struct {
-	ID      string
-	Subnet  netip.Prefix
-	Gateway netip.Addr
-}
-
-func (s *Server) defaultNetworkInfo() cniNetworkInfo {
-	all, err := s.networks.ListNetworks(context.Background())
-	if err != nil {
-		return cniNetworkInfo{}
-	}
-	for _, n := range all {
-		if n.Default {
-			return cniNetworkInfo{ID: n.ID, Subnet: n.Subnet, Gateway: n.Gateway}
-		}
-	}
-	return cniNetworkInfo{}
 }
 
 // statusString is docker ps's STATUS column: "Up 3 seconds (healthy)",

@@ -201,7 +201,7 @@ func (s *Server) matchAncestor(ctx context.Context, refs []string, c store.Conta
 func matchNetwork(nets []string, c store.Container, sb store.Sandbox) bool {
 	mode := networkMode(c, sb)
 	for _, n := range nets {
-		if n == mode || n == sb.Network || slices.ContainsFunc(sb.Networks, func(a store.NetworkAttachment) bool { return a.Network == n }) {
+		if n == mode || n == sb.Network || slices.ContainsFunc(sb.Networks, func(a store.NetworkAttachment) bool { return dockerNetworkName(a.Network) == n }) {
 			return true
 		}
 	}

@@ -39,8 +39,12 @@ func (s *Server) save(w http.ResponseWriter, r *http.Request, names []string) er
 		return nil
 	}
 	hw.start()
+	seen := map[string]bool{}
 	for _, n := range names {
-		s.emit("image", "save", displayName(n), map[string]string{"name": displayName(n)})
+		if img, err := s.images.Get(r.Context(), n); err == nil && !seen[img.ID.String()] {
+			seen[img.ID.String()] = true
+			s.emit("image", "save", img.ID.String(), map[string]string{"name": img.ID.String()})
+		}
 	}
 	return nil
 }
@@ -79,11 +83,9 @@ func (s *Server) imageLoad(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) loaded(out *progressStream, res imageservice.LoadResult) {
 	if len(res.Names) == 0 {
 		out.send(streamMessage{Message: jsonstream.Message{Stream: "Loaded image ID: " + res.ID.String() + "\n"}})
-		s.emit("image", "load", res.ID.String(), map[string]string{"name": res.ID.String()})
-		return
 	}
 	for _, n := range res.Names {
 		out.send(streamMessage{Message: jsonstream.Message{Stream: "Loaded image: " + n + "\n"}})
-		s.emit("image", "load", res.ID.String(), map[string]string{"name": n})
 	}
+	s.emit("image", "load", res.ID.String(), map[string]string{"name": res.ID.String()})
 }

@@ -171,11 +171,10 @@ func (s *Server) imageImport(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := newProgressStream(w)
 	out.send(streamMessage{Message: jsonstream.Message{Status: img.ID.String()}})
-	attrs := map[string]string{"name": img.ID.String()}
 	if name != "" {
-		attrs["name"] = familiarName(name)
+		s.emit("image", "tag", img.ID.String(), map[string]string{"name": familiarName(name)})
 	}
-	s.emit("image", "import", img.ID.String(), attrs)
+	s.emit("image", "import", img.ID.String(), map[string]string{"name": img.ID.String()})
 	return nil
 }
 

@@ -399,7 +399,8 @@ func (s *Server) deleteResponse(img store.Image, res imageservice.DeleteResult) 
 	out := []image.DeleteResponse{}
 	for _, n := range res.Untagged {
 		out = append(out, image.DeleteResponse{Untagged: familiarName(n)})
-		s.emit("image", "untag", img.ID.String(), map[string]string{"name": familiarName(n)})
+		// docker names the image, not the tag, in untag events
+		s.emit("image", "untag", img.ID.String(), map[string]string{"name": img.ID.String()})
 	}
 	if res.Deleted != "" {
 		out = append(out, image.DeleteResponse{Deleted: res.Deleted.String()})

@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 )
 
 func TestSplitImagePath(t *testing.T) {
@@ -154,5 +156,19 @@ func TestDecodeAuthConfig(t *testing.T) {
 	}
 	if _, err := decodeAuthConfig("!!!"); err == nil {
 		t.Error("decodeAuthConfig accepted garbage")
+	}
+}
+
+// docker commit's body config replaces the fields it sets, and leaves
+// the others as the container had them.
+func TestOverlayConfig(t *testing.T) {
+	cfg := v1.Config{Cmd: []string{"sh"}, Env: []string{"A=1"}, WorkingDir: "/w", User: "root"}
+	body := &container.Config{Cmd: []string{"echo", "x"}, User: "nobody", ExposedPorts: network.PortSet{network.MustParsePort("80/tcp"): {}}}
+	if err := overlayConfig(&cfg, body); err != nil {
+		t.Fatal(err)
+	}
+	want := v1.Config{Cmd: []string{"echo", "x"}, Env: []string{"A=1"}, WorkingDir: "/w", User: "nobody", ExposedPorts: map[string]struct{}{"80/tcp": {}}}
+	if diff := cmp.Diff(want, cfg); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
 	}
 }

@@ -496,8 +496,10 @@ func (s *Server) connectNetwork(w http.ResponseWriter, r *http.Request) error {
 	if dockerNetworkName(sb.Network) == n.Name || slices.ContainsFunc(sb.Networks, func(a store.NetworkAttachment) bool { return a.Network == n.CNI }) {
 		return errorf(errdefs.ErrPermissionDenied, "endpoint with name %s already exists in network %s", c.Key, n.Name)
 	}
-	if runtime.StateOf(c) != runtime.Running || !sb.Ready() {
-		return errorf(errdefs.ErrNotImplemented, "berth connects running containers only: start %s first", c.Key)
+	if !sb.Ready() {
+		// The sandbox outlives its container's stops; only a removed
+		// container's is gone.
+		return errorf(errdefs.ErrConflict, "container %s is being removed", c.ID)
 	}
 	creq := sandbox.ConnectRequest{Network: n.CNI}
 	if ep := req.EndpointConfig; ep != nil {

@@ -577,3 +577,88 @@ func TestContainerSurvivesBerthdRestart(t *testing.T) {
 	e.docker("start", "keeper")
 	e.waitFor("the restarted container's output", func() bool { return strings.Count(e.docker("logs", "keeper"), "before") == 2 })
 }
+
+func TestContainerSecurityAndLimits(t *testing.T) {
+	e := newEngine(t, "")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"read-only root", []string{"--read-only", "busybox", "sh", "-c", "touch /x 2>&1 || true"}, "Read-only file system"},
+		{"tmpfs on a read-only root", []string{"--read-only", "--tmpfs", "/scratch", "busybox", "sh", "-c", "touch /scratch/x && echo wrote"}, "wrote"},
+		{"ulimit", []string{"--ulimit", "nofile=123:456", "busybox", "sh", "-c", "ulimit -n; ulimit -Hn"}, "123\n456"},
+		{"user", []string{"-u", "1000:1001", "busybox", "id"}, "uid=1000(berth) gid=1001"},
+		{"no-new-privileges", []string{"--security-opt", "no-new-privileges", "busybox", "grep", "NoNewPrivs", "/proc/self/status"}, "NoNewPrivs:\t1"},
+		{"cap-drop", []string{"--cap-drop", "ALL", "busybox", "grep", "CapEff", "/proc/self/status"}, "CapEff:\t0000000000000000"},
+		{"privileged", []string{"--privileged", "busybox", "grep", "CapEff", "/proc/self/status"}, "CapEff:\t" + hostCaps(t)},
+		{"hostname", []string{"--hostname", "box", "busybox", "hostname"}, "box"},
+		{"init", []string{"--init", "busybox", "cat", "/proc/1/cmdline"}, "/sbin/docker-init"},
+		{"network none", []string{"--network", "none", "busybox", "ls", "/sys/class/net"}, "lo"},
+		{"host network", []string{"--network", "host", "busybox", "hostname"}, hostname(t)},
+		{"dns", []string{"--dns", "192.0.2.53", "--dns-search", "example.test", "busybox", "cat", "/etc/resolv.conf"}, "nameserver 192.0.2.53"},
+		{"add-host", []string{"--add-host", "db.local:192.0.2.7", "busybox", "grep", "db.local", "/etc/hosts"}, "192.0.2.7\tdb.local"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, err := e.Run("", e.cli, append([]string{"run", "--rm"}, tc.args...)...)
+			if err != nil || !strings.Contains(out, tc.want) {
+				t.Errorf("docker run %s: %q %q %v, want %q", strings.Join(tc.args, " "), out, errOut, err, tc.want)
+			}
+		})
+	}
+	e.docker("run", "-d", "--name", "limited", "--pids-limit", "50", "--cpus", "1.5", "busybox", "sleep", "1000")
+	pid := e.docker("inspect", "--format", "{{.State.Pid}}", "limited")
+	if got := cgroupFile(t, pid, "pids", "pids.max", "pids.max"); got != "50" {
+		t.Errorf("pids.max %s, want 50", got)
+	}
+	if got := e.docker("inspect", "--format", "{{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}}", "limited"); got != "1500000000 50" {
+		t.Errorf("inspect of the limits: %q", got)
+	}
+	// Another container's network namespace.
+	ip := e.docker("inspect", "--format", "{{.NetworkSettings.IPAddress}}", "limited")
+	if got := e.docker("run", "--rm", "--network", "container:limited", "busybox", "ip", "-4", "-o", "addr", "show", "eth0"); !strings.Contains(got, ip+"/") {
+		t.Errorf("--network container:limited sees %q, want its address %s", got, ip)
+	}
+	if got := e.docker("inspect", "--format", "{{.Id}}", "limited"); got == "" {
+		t.Fatal("the joined container went with the joiner")
+	}
+}
+
+// hostCaps is the host's capability bounding set, all a privileged
+// container gets.
+func hostCaps(t *testing.T) string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapBnd:\t"); ok {
+			return v
+		}
+	}
+	t.Fatal("no CapBnd in /proc/self/status")
+	return ""
+}
+
+func hostname(t *testing.T) string {
+	h, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func TestContainerPrune(t *testing.T) {
+	e := newEngine(t, "")
+	e.docker("run", "-d", "--name", "running", "busybox", "sleep", "1000")
+	e.docker("run", "--name", "done1", "--label", "keep=no", "busybox", "true")
+	e.docker("run", "--name", "done2", "--label", "keep=yes", "busybox", "true")
+	out := e.docker("container", "prune", "-f", "--filter", "label=keep=no")
+	if id := e.docker("ps", "-aq", "--no-trunc", "--filter", "name=done1"); id != "" || !strings.Contains(out, "Deleted Containers:") {
+		t.Errorf("prune with a label filter: %q; done1 left: %q", out, id)
+	}
+	e.docker("container", "prune", "-f")
+	if got := strings.Join(strings.Fields(e.docker("ps", "-a", "--format", "{{.Names}}")), " "); got != "running" {
+		t.Errorf("after prune: %q, want only the running container", got)
+	}
+}

@@ -7,8 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/legacy/tarball"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -82,6 +84,7 @@ func TestImagePullListInspectHistory(t *testing.T) {
 func TestImageTagAndRemove(t *testing.T) {
 	e := newEngine(t, "")
 	id := e.docker("image", "inspect", "--format", "{{.Id}}", "busybox")
+	since := strconv.FormatInt(time.Now().Unix()-1, 10) // may include newEngine's tag
 	e.docker("tag", "busybox", "mine:1")
 	e.docker("tag", "busybox:latest", "example.com/team/mine")
 	if got := e.docker("image", "inspect", "--format", "{{.Id}}", "example.com/team/mine:latest"); got != id {
@@ -89,6 +92,11 @@ func TestImageTagAndRemove(t *testing.T) {
 	}
 	if got := e.docker("rmi", "mine:1"); got != "Untagged: mine:1" {
 		t.Errorf("rmi mine:1 = %q", got)
+	}
+	events := e.docker("events", "--since", since, "--until", strconv.FormatInt(time.Now().Unix()+1, 10), "--filter", "type=image",
+		"--format", "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}")
+	if want := "tag " + id + " mine:1\ntag " + id + " example.com/team/mine:latest\nuntag " + id + " " + id; !strings.HasSuffix(events, want) {
+		t.Errorf("image events:\n%s\nwant:\n%s", events, want)
 	}
 	if errOut := e.dockerFails("rmi", id[7:19]); !strings.Contains(errOut, "conflict: unable to delete "+id[7:19]+" (must be forced) - image is referenced in multiple repositories") {
 		t.Errorf("rmi by id: %s", errOut)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moby/sys/mountinfo"
+
 	"github.com/berth-runtime/berth/test/testutil"
 )
 
@@ -125,5 +127,48 @@ func TestVolumeLifecycle(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(e.Root, "volumes", "data2")); !os.IsNotExist(err) {
 		t.Errorf("data of a removed volume: %v", err)
+	}
+}
+
+// TestVolumeDataOutlivesContainers writes into a named volume from one
+// container and reads it from another, after a berthd restart too; a
+// volume a container uses is not removed.
+func TestVolumeDataOutlivesContainers(t *testing.T) {
+	e := newEngine(t, "")
+	e.docker("volume", "create", "shared")
+	e.docker("run", "--rm", "-v", "shared:/data", "busybox", "sh", "-c", "echo persisted > /data/file")
+	if out := e.docker("run", "--rm", "-v", "shared:/data:ro", "busybox", "cat", "/data/file"); out != "persisted" {
+		t.Errorf("second container reads %q", out)
+	}
+	e.docker("create", "--name", "holder", "-v", "shared:/data", "busybox", "true")
+	id := e.docker("inspect", "-f", "{{.Id}}", "holder")
+	msg := e.dockerFails("volume", "rm", "shared")
+	if !strings.Contains(msg, "remove shared: volume is in use - ["+id+"]") {
+		t.Errorf("volume rm of a volume in use: %s", msg)
+	}
+	if got := e.docker("volume", "ls", "-q", "--filter", "dangling=false"); got != "shared" {
+		t.Errorf("volume ls dangling=false: %q", got)
+	}
+	e.docker("volume", "prune", "-f", "--all")
+	e.docker("volume", "inspect", "shared")
+
+	e.Stop()
+	e.Start()
+	if out := e.docker("run", "--rm", "-v", "shared:/data", "busybox", "cat", "/data/file"); out != "persisted" {
+		t.Errorf("after a restart the volume holds %q", out)
+	}
+	e.docker("rm", "holder")
+	e.docker("volume", "rm", "shared")
+	if out := e.docker("volume", "ls", "-q"); out != "" {
+		t.Errorf("volumes left: %q", out)
+	}
+
+	// A tmpfs volume is mounted while a container uses it.
+	e.docker("volume", "create", "--opt", "type=tmpfs", "--opt", "device=tmpfs", "--opt", "o=size=4m", "scratch")
+	if out := e.docker("run", "--rm", "-v", "scratch:/s", "busybox", "sh", "-c", "grep ' /s ' /proc/mounts"); !strings.Contains(out, "tmpfs") || !strings.Contains(out, "size=4096k") {
+		t.Errorf("the tmpfs volume inside the container: %q", out)
+	}
+	if mounted, err := mountinfo.Mounted(filepath.Join(e.Root, "volumes", "scratch", "_data")); err != nil || mounted {
+		t.Errorf("the tmpfs volume is still mounted on the host after its container: %v, %v", mounted, err)
 	}
 }
