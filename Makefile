@@ -3,7 +3,13 @@ SHELL    := /bin/bash
 GO       ?= go
 BIN      := $(CURDIR)/bin
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -s -w -X github.com/berth-runtime/berth/internal/version.Version=$(VERSION)
+# berth's CLI embeds docker's and compose's commands: their version
+# commands print the commit, its date and the compose module's version.
+# Recursive (=): computed only when a build expands LDFLAGS.
+CLI_LDFLAGS = -X github.com/docker/cli/cli/version.GitCommit=$(shell git rev-parse --short HEAD 2>/dev/null) \
+	-X github.com/docker/cli/cli/version.BuildTime=$(shell git log -1 --format=%cI 2>/dev/null) \
+	-X github.com/docker/compose/v5/internal.Version=$(shell $(GO) list -m -f '{{.Version}}' github.com/docker/compose/v5)
+LDFLAGS  = -s -w -X github.com/berth-runtime/berth/internal/version.Version=$(VERSION) $(CLI_LDFLAGS)
 PREFIX   ?= /usr/local
 FUZZTIME ?= 30s
 export PATH := /usr/local/go/bin:$(PATH)
