@@ -272,6 +272,20 @@ func TestContainerListFilters(t *testing.T) {
 	if got := e.docker("ps", "-a", "--filter", "name=delta", "--format", "{{.Status}}"); got != "Created" {
 		t.Errorf("status of delta: %q", got)
 	}
+	// Sizes: the writable layer, and with the image's.
+	e.docker("run", "--name", "writer", "busybox", "dd", "if=/dev/zero", "of=/blob", "bs=1024", "count=1024")
+	sizes := strings.Fields(e.docker("inspect", "--size", "--format", "{{.SizeRw}} {{.SizeRootFs}}", "writer"))
+	if len(sizes) != 2 {
+		t.Fatalf("inspect --size: %q", sizes)
+	}
+	rw, _ := strconv.Atoi(sizes[0])
+	rootfs, _ := strconv.Atoi(sizes[1])
+	if rw < 1<<20 || rootfs <= rw {
+		t.Errorf("SizeRw %d SizeRootFs %d, want at least the 1 MiB written, and more", rw, rootfs)
+	}
+	if got := e.docker("ps", "-a", "--size", "--filter", "name=writer", "--format", "{{.Size}}"); !strings.Contains(got, "MB (virtual ") {
+		t.Errorf("docker ps --size: %q", got)
+	}
 	if errOut := e.dockerFails("ps", "--filter", "colour=red"); !strings.Contains(errOut, "invalid filter 'colour'") {
 		t.Errorf("unknown filter: %q", errOut)
 	}
