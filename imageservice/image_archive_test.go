@@ -102,6 +102,25 @@ func TestPushSaveLoadRoundTrip(t *testing.T) {
 		t.Errorf("Save(nosuch) = %v, want ErrNotFound", err)
 	}
 
+	// Saved by ID (docker save $(docker images -q)): no names, and
+	// still several images in one archive.
+	var byID bytes.Buffer
+	if err := s.Save(ctx, &byID, []string{child.ID.String(), bb.ID.Encoded()[:12]}); err != nil {
+		t.Fatal(err)
+	}
+	s3 := newTestService(t)
+	loaded, err := s3.Load(ctx, &byID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotIDs := map[string]int{}
+	for _, l := range loaded {
+		gotIDs[l.ID.String()] = len(l.Names)
+	}
+	if diff := cmp.Diff(map[string]int{child.ID.String(): 0, bb.ID.String(): 0}, gotIDs); diff != "" {
+		t.Errorf("loaded by ID (-want +got):\n%s", diff)
+	}
+
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
 	zw.Write(archive.Bytes())
