@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -66,6 +67,8 @@ type RunRequest struct {
 	// ExtraHosts are further /etc/hosts entries, "name:ip" (docker's
 	// --add-host).
 	ExtraHosts []string
+	// ShmSize is the size in bytes of the pod's /dev/shm (0: 64 MiB).
+	ShmSize int64
 	// Domainname is the pod's NIS domain name (docker's --domainname).
 	Domainname string
 	// NoNetwork gives the pod a network namespace of its own with only
@@ -169,7 +172,11 @@ func (m *Manager) run(ctx context.Context, req RunRequest) (id string, err error
 		if err := os.MkdirAll(shm, 0o1777); err != nil {
 			return id, err
 		}
-		if err := unix.Mount("shm", shm, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=65536k"); err != nil {
+		size := req.ShmSize
+		if size <= 0 {
+			size = 64 << 20
+		}
+		if err := unix.Mount("shm", shm, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size="+strconv.FormatInt(size, 10)); err != nil {
 			return id, fmt.Errorf("mounting the pod's /dev/shm: %w", err)
 		}
 	}

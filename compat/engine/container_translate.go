@@ -100,7 +100,7 @@ func translateCreate(req container.CreateRequest, env translateEnv) (createPlan,
 	sb := sandbox.RunRequest{
 		Name: env.Name, Namespace: "docker", UID: env.ID, UniqueName: env.ID,
 		Origin: store.OriginDocker, Hostname: cmp.Or(cfg.Hostname, env.ID[:12]),
-		Annotations: maps.Clone(hc.Annotations), Domainname: cfg.Domainname,
+		Annotations: maps.Clone(hc.Annotations), Domainname: cfg.Domainname, ShmSize: hc.ShmSize,
 	}
 	switch {
 	case mode == "host":

@@ -624,6 +624,8 @@ func TestContainerSecurityAndLimits(t *testing.T) {
 		{"cap-drop", []string{"--cap-drop", "ALL", "busybox", "grep", "CapEff", "/proc/self/status"}, "CapEff:\t0000000000000000"},
 		{"privileged", []string{"--privileged", "busybox", "grep", "CapEff", "/proc/self/status"}, "CapEff:\t" + hostCaps(t)},
 		{"hostname", []string{"--hostname", "box", "busybox", "hostname"}, "box"},
+		{"shm size", []string{"--shm-size", "1m", "busybox", "df", "-k", "/dev/shm"}, " 1024 "},
+		{"device", []string{"--device", "/dev/null:/dev/mynull", "busybox", "sh", "-c", "echo x > /dev/mynull && echo written"}, "written"},
 		{"init", []string{"--init", "busybox", "cat", "/proc/1/cmdline"}, "/sbin/docker-init"},
 		{"network none", []string{"--network", "none", "busybox", "ls", "/sys/class/net"}, "lo"},
 		{"host network", []string{"--network", "host", "busybox", "hostname"}, hostname(t)},
