@@ -76,6 +76,17 @@ func TestCopy(t *testing.T) {
 		t.Errorf("/etc/passwd copied out: %q", got)
 	}
 
+	// -a gives the files the container's user.
+	e.docker("run", "-d", "--name", "asuser", "-u", "1234:5678", e.Busybox, "sleep", "1000")
+	e.docker("cp", "-a", src, "asuser:/tmp/owned.txt")
+	e.docker("cp", src, "asuser:/tmp/plain.txt")
+	if got := e.docker("exec", "asuser", "stat", "-c", "%u:%g", "/tmp/owned.txt"); got != "1234:5678" {
+		t.Errorf("cp -a: owner %q, want the container's user", got)
+	}
+	if got := e.docker("exec", "asuser", "stat", "-c", "%u", "/tmp/plain.txt"); got == "1234" {
+		t.Errorf("cp without -a: owner %q", got)
+	}
+
 	// Tar streams both ways.
 	out := e.docker("cp", "ctr:/tmp/tree/sub", "-")
 	if got := tarEntries(t, []byte(out+"\n")); got["sub/f"] != "deep" {
