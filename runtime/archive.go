@@ -323,9 +323,12 @@ func (m *Manager) containerPath(c store.Container, abs string) (string, error) {
 }
 
 // bundleMounts are the container's bind mounts whose source is there,
-// from its OCI spec.
+// from its OCI spec (none when the bundle is gone, after a host restart).
 func bundleMounts(c store.Container) ([]specs.Mount, error) {
 	spec, err := readSpec(c)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}

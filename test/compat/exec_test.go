@@ -115,6 +115,12 @@ func TestExec(t *testing.T) {
 		}
 	}
 
+	e.docker("pause", "ctr")
+	if msg := e.dockerFails("exec", "ctr", "true"); !strings.Contains(msg, "is paused, unpause the container before exec") {
+		t.Errorf("exec on a paused container: %q", msg)
+	}
+	e.docker("unpause", "ctr")
+
 	e.docker("stop", "-t", "0", "ctr")
 	if msg := e.dockerFails("exec", "ctr", "true"); !strings.Contains(msg, "is not running") {
 		t.Errorf("exec on a stopped container: %q", msg)
