@@ -150,6 +150,9 @@ func TestLayerTar(t *testing.T) {
 	}
 }
 
+// opaqueXattr marks a directory whose lower entries overlayfs hides.
+const opaqueXattr = "trusted.overlay.opaque"
+
 // TestLayerWhiteouts needs root: whiteouts are character devices 0/0 and
 // the opaque mark a trusted.* xattr.
 func TestLayerWhiteouts(t *testing.T) {
@@ -181,8 +184,9 @@ func TestLayerWhiteouts(t *testing.T) {
 		{"/etc/motd", ChangeDelete},
 		{"/opt", ChangeModify},
 		{"/opt/gone", ChangeDelete},
-		{"/var", ChangeModify},
-		{"/var/cache", ChangeDelete},
+		// /var has the same time as below: only its child is listed, as
+		// docker lists it.
+		{"/var/cache", ChangeModify},
 		{"/var/cache/c", ChangeAdd},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
