@@ -166,9 +166,9 @@ func (m *Manager) ExtractToDir(ctx context.Context, id, p string, r io.Reader, o
 	}
 	if res.readOnly {
 		if res.inMount {
-			return fmt.Errorf("mounted volume is marked read-only: %w", errdefs.ErrInvalidArgument)
+			return invalid("mounted volume is marked read-only")
 		}
-		return fmt.Errorf("container rootfs is marked read-only: %w", errdefs.ErrInvalidArgument)
+		return invalid("container rootfs is marked read-only")
 	}
 	opts := &archive.TarOptions{NoOverwriteDirNonDir: o.NoOverwriteDirNonDir}
 	if o.CopyUIDGID && (c.UID != 0 || c.GID != 0) {
@@ -358,6 +358,13 @@ func readSpec(c store.Container) (*specs.Spec, error) {
 	}
 	return &spec, nil
 }
+
+// invalid is a refusal in docker's own words, wrapping
+// errdefs.ErrInvalidArgument without adding its text.
+type invalid string
+
+func (e invalid) Error() string { return string(e) }
+func (e invalid) Unwrap() error { return errdefs.ErrInvalidArgument }
 
 // pathError is the error of a container path that cannot be read.
 func pathError(p string, err error) error {

@@ -125,6 +125,17 @@ func TestCopy(t *testing.T) {
 		t.Errorf("cp into an unknown container: %q", msg)
 	}
 
+	// Read-only roots and volumes refuse copies in, with docker's words.
+	rovol := t.TempDir()
+	e.docker("run", "-d", "--read-only", "--name", "ro", "-v", rovol+":/data:ro", e.Busybox, "sleep", "1000")
+	if msg := e.dockerFails("cp", src, "ro:/tmp/"); !strings.Contains(msg, "Error response from daemon: container rootfs is marked read-only\n") {
+		t.Errorf("cp into a read-only rootfs: %q", msg)
+	}
+	if msg := e.dockerFails("cp", src, "ro:/data/"); !strings.Contains(msg, "Error response from daemon: mounted volume is marked read-only\n") {
+		t.Errorf("cp into a read-only volume: %q", msg)
+	}
+	e.docker("cp", "ro:/etc/passwd", filepath.Join(host, "ro-passwd"))
+
 	// A stopped container still has its files.
 	e.docker("stop", "-t", "0", "ctr")
 	e.docker("cp", "ctr:/tmp/renamed.txt", filepath.Join(host, "after-stop.txt"))
