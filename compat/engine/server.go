@@ -133,6 +133,8 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.startNetworkDNS(ctx); err != nil {
 		s.log.Error("starting the networks' DNS servers", "error", err)
 	}
+	s.restartPolicies(ctx)
+	s.healthChecks(ctx)
 	return nil
 }
 
