@@ -1,11 +1,15 @@
 package imageservice
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -174,6 +178,7 @@ func (s *Service) Load(ctx context.Context, r io.Reader, report func(LoadResult)
 	var out []LoadResult
 	for i, desc := range manifest {
 		var tag *name.Tag
+		imgOpener := v1tarball.Opener(opener)
 		if len(desc.RepoTags) > 0 {
 			t, err := name.NewTag(desc.RepoTags[0], name.WeakValidation)
 			if err != nil {
@@ -181,9 +186,11 @@ func (s *Service) Load(ctx context.Context, r io.Reader, report func(LoadResult)
 			}
 			tag = &t
 		} else if len(manifest) > 1 {
-			return out, fmt.Errorf("image %d of the archive has no tag; an archive of several images can only be loaded when each has one: %w", i, errdefs.ErrNotImplemented)
+			// go-containerregistry picks an image by tag, or the only one:
+			// show it an archive whose manifest lists just this image.
+			imgOpener = onlyImage(opener, desc)
 		}
-		img, err := v1tarball.Image(opener, tag)
+		img, err := v1tarball.Image(imgOpener, tag)
 		if err != nil {
 			return out, fmt.Errorf("image %d of the archive: %v: %w", i, err, errdefs.ErrInvalidArgument)
 		}
@@ -197,6 +204,50 @@ func (s *Service) Load(ctx context.Context, r io.Reader, report func(LoadResult)
 		out = append(out, res)
 	}
 	return out, nil
+}
+
+// onlyImage opens the archive with manifest.json listing desc alone.
+func onlyImage(open v1tarball.Opener, desc v1tarball.Descriptor) v1tarball.Opener {
+	return func() (io.ReadCloser, error) {
+		f, err := open()
+		if err != nil {
+			return nil, err
+		}
+		m, err := json.Marshal(v1tarball.Manifest{desc})
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		pr, pw := io.Pipe()
+		go func() {
+			defer f.Close()
+			tr, tw := tar.NewReader(f), tar.NewWriter(pw)
+			for {
+				hdr, err := tr.Next()
+				if err == io.EOF {
+					pw.CloseWithError(tw.Close())
+					return
+				}
+				if err != nil {
+					pw.CloseWithError(err)
+					return
+				}
+				var body io.Reader = tr
+				if path.Clean(hdr.Name) == "manifest.json" {
+					hdr.Size, body = int64(len(m)), bytes.NewReader(m)
+				}
+				if err := tw.WriteHeader(hdr); err != nil {
+					pw.CloseWithError(err)
+					return
+				}
+				if _, err := io.Copy(tw, body); err != nil {
+					pw.CloseWithError(err)
+					return
+				}
+			}
+		}()
+		return pr, nil
+	}
 }
 
 func (s *Service) loadImage(ctx context.Context, img v1.Image, tags []string) (LoadResult, error) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/moby/go-archive"
 	"github.com/moby/go-archive/compression"
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/store"
@@ -46,9 +47,6 @@ type Change struct {
 	Path string
 	Kind ChangeKind
 }
-
-// opaqueXattr marks a directory whose lower entries overlayfs hides.
-const opaqueXattr = "trusted.overlay.opaque"
 
 // Changes lists what the container changed in its image's file system,
 // in the order of a walk of the writable layer (lexical, parents first),
@@ -131,11 +129,7 @@ func LayerChanges(upper string, lowers []string, exclude []string) ([]Change, er
 			return err
 		}
 		change := Change{Path: p, Kind: ChangeAdd}
-		deleted, err := overlayDeleted(hostPath, p, fi, lowers)
-		if err != nil {
-			return err
-		}
-		if deleted {
+		if overlayDeleted(fi) {
 			change.Kind = ChangeDelete
 		} else {
 			for _, l := range lowers {
@@ -174,31 +168,16 @@ func LayerChanges(upper string, lowers []string, exclude []string) ([]Change, er
 	return changes, nil
 }
 
-// overlayDeleted reports whether the upper entry at hostPath (p in the
-// container) records a removal: a whiteout device, or an opaque directory
-// over a lower directory of the same name (it was removed and made again),
-// as docker's overlay2 driver reports them.
-func overlayDeleted(hostPath, p string, fi fs.FileInfo, lowers []string) (bool, error) {
-	if fi.Mode()&fs.ModeCharDevice != 0 {
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Rdev == 0 {
-			return true, nil
-		}
+// overlayDeleted reports whether the upper entry records a removal: a
+// whiteout device. A directory removed and made again (opaque) is
+// reported as docker's overlay2 driver does: as a directory that changed,
+// its new contents added, what it hid not listed.
+func overlayDeleted(fi fs.FileInfo) bool {
+	if fi.Mode()&fs.ModeCharDevice == 0 {
+		return false
 	}
-	if !fi.IsDir() {
-		return false, nil
-	}
-	buf := make([]byte, 1)
-	n, err := unix.Lgetxattr(hostPath, opaqueXattr, buf)
-	if err != nil || n != 1 || buf[0] != 'y' {
-		return false, nil
-	}
-	for _, l := range lowers {
-		lfi, err := os.Lstat(filepath.Join(l, p))
-		if err == nil && lfi.IsDir() {
-			return true, nil
-		}
-	}
-	return false, nil
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Rdev == 0
 }
 
 // skippedPaths are the paths of exclude (container paths) that upper
@@ -277,10 +256,30 @@ func (m *Manager) mountPoints(c store.Container) []string {
 
 // lowerDirs are the image layers under the container's writable layer,
 // top first.
+// When the image record is gone (removed by force while the container
+// kept its layers), they are read from the mounted overlay's options.
 func (m *Manager) lowerDirs(ctx context.Context, c store.Container) ([]string, error) {
 	img, err := m.images.Get(ctx, c.ImageID.String())
-	if err != nil {
-		return nil, fmt.Errorf("the image of container %s: %w", c.ID, err)
+	if err == nil {
+		return m.images.SnapshotDirs(ctx, img)
 	}
-	return m.images.SnapshotDirs(ctx, img)
+	if lowers := mountedLowers(m.rootfs(c)); len(lowers) > 0 {
+		return lowers, nil
+	}
+	return nil, fmt.Errorf("the image of container %s: %w", c.ID, err)
+}
+
+// mountedLowers are the lower directories of the overlay mounted at
+// target, top first (none if it is not an overlay mount).
+func mountedLowers(target string) []string {
+	infos, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(target))
+	if err != nil || len(infos) == 0 || infos[len(infos)-1].FSType != "overlay" {
+		return nil
+	}
+	for _, opt := range strings.Split(infos[len(infos)-1].VFSOptions, ",") {
+		if v, ok := strings.CutPrefix(opt, "lowerdir="); ok {
+			return strings.Split(v, ":")
+		}
+	}
+	return nil
 }

@@ -57,6 +57,12 @@ type ExecOpts struct {
 	Started func(pid int)
 }
 
+// ErrExecNotStarted is wrapped by Exec's error when the OCI runtime could
+// not start the command (no such executable, working directory...): the
+// runtime has written its reason to the command's stderr (or terminal)
+// already.
+var ErrExecNotStarted = errors.New("the runtime could not start the command")
+
 // Exec runs a command in a running container with its streams attached
 // and returns its exit code once it exits. When ctx ends first (the
 // client went away), the command is killed.
@@ -151,7 +157,7 @@ func (m *Manager) Exec(ctx context.Context, id string, o ExecOpts) (int, error) 
 		return ce.ExitCode, ctx.Err()
 	}
 	if werr != nil {
-		return -1, fmt.Errorf("exec in %s: %w", c.ID, werr)
+		return -1, fmt.Errorf("exec in %s: %w: %w", c.ID, werr, ErrExecNotStarted)
 	}
 	return 0, ctx.Err()
 }

@@ -157,11 +157,32 @@ func TestConnectDisconnect(t *testing.T) {
 		want    error
 	}{
 		{"nosuch", errdefs.ErrNotFound},
-		{"", errdefs.ErrFailedPrecondition}, // the network the pod was made on
 	} {
 		if err := m.Disconnect(ctx, "pod", tc.network); !errors.Is(err, tc.want) {
 			t.Errorf("Disconnect(%q) = %v, want %v", tc.network, err, tc.want)
 		}
+	}
+
+	// The network the pod was made on comes off and back on eth0, with
+	// new aliases (compose 1.29 does that to every container it makes).
+	fn.calls = nil
+	if err := m.Disconnect(ctx, "pod", ""); err != nil {
+		t.Fatal(err)
+	}
+	if sb, _ := m.Get(ctx, "pod"); !sb.NetworkDetached || sb.IPs != nil {
+		t.Errorf("after disconnecting the first network: detached %v, IPs %v", sb.NetworkDetached, sb.IPs)
+	}
+	if err := m.Disconnect(ctx, "pod", ""); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("second Disconnect of the first network = %v, want not found", err)
+	}
+	if a, err := m.Connect(ctx, "pod", ConnectRequest{Network: "", Aliases: []string{"web"}}); err != nil || a.Interface != "eth0" {
+		t.Errorf("reconnect of the first network = %+v, %v; want eth0", a, err)
+	}
+	if sb, _ := m.Get(ctx, "pod"); sb.NetworkDetached || len(sb.IPs) != 1 || len(sb.Aliases) != 1 || sb.Aliases[0] != "web" {
+		t.Errorf("after reconnecting the first network: %+v", sb)
+	}
+	if diff := cmp.Diff([]string{"detach pod  eth0", "setup pod  eth0"}, fn.calls); diff != "" {
+		t.Errorf("calls (-want +got):\n%s", diff)
 	}
 	// A failing DEL keeps the record, so it can be tried again.
 	fn.fail = map[string]error{"detach back": errors.New("boom")}

@@ -103,6 +103,9 @@ type Sandbox struct {
 	// Aliases are the pod's further names on Network (docker's
 	// --network-alias), for its DNS.
 	Aliases []string `json:"aliases,omitempty"`
+	// NetworkDetached: the pod was taken off Network (docker's network
+	// disconnect); its eth0 is gone until Connect puts it back.
+	NetworkDetached bool `json:"networkDetached,omitempty"`
 	// NetworkAttached says CNI ADD may have run, so DEL must.
 	NetworkAttached bool `json:"networkAttached,omitempty"`
 	// Networks are the further networks attached to the running pod

@@ -32,7 +32,7 @@ func (s *Server) archiveRoutes() {
 func archivePath(r *http.Request) (string, error) {
 	p := r.URL.Query().Get("path")
 	if p == "" {
-		return "", errorf(errdefs.ErrInvalidArgument, "Path cannot be empty")
+		return "", errorf(errdefs.ErrInvalidArgument, "path cannot be empty")
 	}
 	return p, nil
 }

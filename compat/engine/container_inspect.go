@@ -54,6 +54,10 @@ func (s *Server) getContainerJSON(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	v := s.inspect(ctx, c)
+	if boolValue(r, "size") {
+		rw, rootfs := s.containerSize(ctx, c)
+		v.SizeRw, v.SizeRootFs = &rw, &rootfs
+	}
 	// The fields API 1.52 dropped go to every version: docker-py 5 and
 	// docker-compose 1.29 negotiate the server's newest version and
 	// still read NetworkSettings.IPAddress.

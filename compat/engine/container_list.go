@@ -116,7 +116,12 @@ func (s *Server) getContainersJSON(w http.ResponseWriter, r *http.Request) error
 		case f.Has("expose") && !slices.ContainsFunc(f["expose"], func(p string) bool { return slices.Contains(c.ExposedPorts, withProto(p)) }):
 			continue
 		}
-		out = append(out, s.summary(ctx, c, sb, name, now))
+		sum := s.summary(ctx, c, sb, name, now)
+		if boolValue(r, "size") {
+			rw, rootfs := s.containerSize(ctx, c)
+			sum.SizeRw, sum.SizeRootFs = rw, rootfs
+		}
+		out = append(out, sum)
 		if limit > 0 && len(out) == limit {
 			break
 		}
@@ -159,6 +164,20 @@ func (s *Server) summary(ctx context.Context, c store.Container, sb store.Sandbo
 	ns := s.networkSettings(ctx, c, sb)
 	sum.NetworkSettings = &container.NetworkSettingsSummary{Networks: ns.Networks}
 	return sum
+}
+
+// containerSize is docker's SizeRw (the writable layer) and SizeRootFs
+// (that and the image's layers).
+func (s *Server) containerSize(ctx context.Context, c store.Container) (rw, rootfs int64) {
+	rw, _, err := s.containers.LayerUsage(ctx, c.ID)
+	if err != nil {
+		s.log.Debug("measuring a writable layer", "container", c.ID, "error", err)
+	}
+	rootfs = rw
+	if img, err := s.images.Get(ctx, c.ImageID.String()); err == nil {
+		rootfs += img.Size
+	}
+	return rw, rootfs
 }
 
 func healthStatus(c store.Container) string {

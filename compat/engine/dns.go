@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
@@ -124,7 +125,7 @@ func (s *Server) startDNS(n cni.Network) {
 		s.log.Warn("no DNS for a network: listening", "network", n.Name, "addr", addr, "error", err)
 		return
 	}
-	h := &dnsHandler{s: s, network: n.Name}
+	h := &dnsHandler{network: n.Name, endpoints: s.endpoints, upstream: s.dnsUpstream, log: s.log}
 	srv := &netDNS{
 		gateway: n.Gateway,
 		udp:     &dns.Server{PacketConn: pc, Handler: h},
@@ -149,6 +150,13 @@ func (s *Server) stopDNS(name string) {
 		srv.shutdown()
 		delete(s.dns.servers, name)
 	}
+}
+
+// dnsUpstream are the host's resolvers that queries are forwarded to.
+func (s *Server) dnsUpstream() []string {
+	s.dns.mu.Lock()
+	defer s.dns.mu.Unlock()
+	return slices.Clone(s.dns.upstream)
 }
 
 func (n *netDNS) shutdown() {
@@ -188,8 +196,12 @@ func (s *Server) dnsFor(ref string) *podfiles.DNS {
 
 // dnsHandler answers the queries of one network.
 type dnsHandler struct {
-	s       *Server
 	network string
+	// endpoints lists the attachments of the running containers
+	// (Server.endpoints); upstream the resolvers to forward to.
+	endpoints func(context.Context) ([]endpoint, error)
+	upstream  func() []string
+	log       *slog.Logger
 }
 
 func (h *dnsHandler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
@@ -237,9 +249,9 @@ func (h *dnsHandler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 // lookup finds the IPv4 addresses on this network of the running
 // containers that name names.
 func (h *dnsHandler) lookup(ctx context.Context, name string) ([]netip.Addr, bool) {
-	eps, err := h.s.endpoints(ctx)
+	eps, err := h.endpoints(ctx)
 	if err != nil {
-		h.s.log.Warn("network DNS: listing containers", "error", err)
+		h.log.Warn("network DNS: listing containers", "error", err)
 		return nil, false
 	}
 	var ips []netip.Addr
@@ -288,7 +300,7 @@ func (h *dnsHandler) reverse(ctx context.Context, name string) string {
 	if err != nil {
 		return ""
 	}
-	eps, err := h.s.endpoints(ctx)
+	eps, err := h.endpoints(ctx)
 	if err != nil {
 		return ""
 	}
@@ -303,9 +315,7 @@ func (h *dnsHandler) reverse(ctx context.Context, name string) string {
 // forward asks the host's resolvers, in order, over the protocol the
 // query came on; with none answering, SERVFAIL.
 func (h *dnsHandler) forward(w dns.ResponseWriter, r *dns.Msg) {
-	h.s.dns.mu.Lock()
-	upstream := slices.Clone(h.s.dns.upstream)
-	h.s.dns.mu.Unlock()
+	upstream := h.upstream()
 	proto := "udp"
 	if _, ok := w.RemoteAddr().(*net.TCPAddr); ok {
 		proto = "tcp"

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -103,6 +104,9 @@ func (s *Server) execCreate(w http.ResponseWriter, r *http.Request) error {
 	if runtime.StateOf(c) != runtime.Running {
 		return errorf(errdefs.ErrConflict, "container %s is not running", c.ID)
 	}
+	if c.Paused {
+		return errorf(errdefs.ErrConflict, "container %s is paused, unpause the container before exec", c.ID)
+	}
 	if req.DetachKeys != "" {
 		if _, err := parseDetachKeys(req.DetachKeys); err != nil {
 			return err
@@ -142,6 +146,10 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 	if runtime.StateOf(c) != runtime.Running {
 		e.mu.Unlock()
 		return errorf(errdefs.ErrConflict, "container %s is not running", c.ID)
+	}
+	if c.Paused {
+		e.mu.Unlock()
+		return errorf(errdefs.ErrConflict, "container %s is paused, unpause the container before exec", c.ID)
 	}
 	e.started = true
 	e.mu.Unlock()
@@ -248,16 +256,23 @@ func (s *Server) runExec(ctx context.Context, c store.Container, e *execInstance
 	code, err := s.containers.Exec(ctx, c.ID, opts)
 	if err != nil {
 		s.log.Warn("exec failed", "container", c.ID[:12], "exec", e.id[:12], "error", err)
-		if opts.Stderr != nil {
-			io.WriteString(opts.Stderr, err.Error()+"\n")
+		// The runtime's own failures reached the client's stderr from
+		// the runtime itself; berth's are told here, in docker's words.
+		msg := err.Error()
+		if e.req.User != "" && errors.Is(err, errdefs.ErrInvalidArgument) {
+			msg = fmt.Sprintf("unable to find user %s: no matching entries in passwd file", e.req.User)
+		}
+		out := opts.Stderr
+		if e.req.Tty {
+			out = opts.Stdout
+		}
+		if out != nil && !errors.Is(err, runtime.ErrExecNotStarted) {
+			io.WriteString(out, msg+"\n")
 		}
 		if code < 0 {
-			// docker: an exec the runtime could not start exits 126 (127
-			// for a command that is not found, which runc reports as such).
+			// docker: an exec the runtime could not start (no such
+			// command, user or directory) exits 126.
 			code = 126
-			if strings.Contains(err.Error(), "executable file not found") || strings.Contains(err.Error(), "no such file or directory") {
-				code = 127
-			}
 		}
 	}
 	e.mu.Lock()

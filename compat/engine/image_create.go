@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 
@@ -179,9 +181,11 @@ func (s *Server) imageImport(w http.ResponseWriter, r *http.Request) error {
 }
 
 // imagePush is docker push: the layers' progress, then docker's summary
-// line "<tag>: digest: sha256:… size: N".
+// line "<tag>: digest: sha256:… size: N"; without a tag (push -a), every
+// tag of the repository.
 func (s *Server) imagePush(w http.ResponseWriter, r *http.Request, name string) error {
-	if tag := r.URL.Query().Get("tag"); tag != "" {
+	tag := r.URL.Query().Get("tag")
+	if tag != "" {
 		name += ":" + tag
 	}
 	ref, err := reference.Parse(name)
@@ -192,24 +196,63 @@ func (s *Server) imagePush(w http.ResponseWriter, r *http.Request, name string) 
 	if err != nil {
 		return err
 	}
-	if _, err := s.images.Get(r.Context(), ref.String()); err != nil {
+	targets := []reference.Ref{ref}
+	if tag == "" && !nameHasTag(name) {
+		if targets, err = s.repositoryTags(r.Context(), ref); err != nil {
+			return err
+		}
+	}
+	if len(targets) == 0 {
 		return errorf(errdefs.ErrNotFound, "An image does not exist locally with the tag: %s", ref.WithDigest("").Familiar())
+	}
+	for _, t := range targets {
+		if _, err := s.images.Get(r.Context(), t.String()); err != nil {
+			return errorf(errdefs.ErrNotFound, "An image does not exist locally with the tag: %s", t.Familiar())
+		}
 	}
 	out := newProgressStream(w)
 	out.status("", fmt.Sprintf("The push refers to repository [%s]", ref.WithDigest("").Familiar()))
-	res, err := s.images.Push(r.Context(), ref.String(), imageservice.PushOptions{Auth: auth, Progress: func(p imageservice.Progress) {
-		id := shortDigest(p.Layer.Encoded())
-		m := streamMessage{Message: jsonstream.Message{ID: id, Status: p.Status, Progress: &jsonstream.Progress{}}}
-		if p.Status == imageservice.StatusPushing {
-			m.Progress = &jsonstream.Progress{Current: p.Current, Total: p.Total}
-			m.ProgressMessage = progressBar(p.Current, p.Total)
+	for _, t := range targets {
+		res, err := s.images.Push(r.Context(), t.String(), imageservice.PushOptions{Auth: auth, Progress: func(p imageservice.Progress) {
+			id := shortDigest(p.Layer.Encoded())
+			m := streamMessage{Message: jsonstream.Message{ID: id, Status: p.Status, Progress: &jsonstream.Progress{}}}
+			if p.Status == imageservice.StatusPushing {
+				m.Progress = &jsonstream.Progress{Current: p.Current, Total: p.Total}
+				m.ProgressMessage = progressBar(p.Current, p.Total)
+			}
+			out.send(m)
+		}})
+		if err != nil {
+			return out.finish(err)
 		}
-		out.send(m)
-	}})
-	if err != nil {
-		return out.finish(err)
+		out.status("", fmt.Sprintf("%s: digest: %s size: %d", res.Tag, res.Digest, res.Size))
+		s.emit("image", "push", t.Familiar(), map[string]string{"name": t.Familiar()})
 	}
-	out.status("", fmt.Sprintf("%s: digest: %s size: %d", res.Tag, res.Digest, res.Size))
-	s.emit("image", "push", ref.Familiar(), map[string]string{"name": ref.Familiar()})
 	return nil
+}
+
+// nameHasTag reports whether a name as typed has a tag or a digest.
+func nameHasTag(n string) bool {
+	if strings.Contains(n, "@") {
+		return true
+	}
+	return strings.Contains(n[strings.LastIndex(n, "/")+1:], ":")
+}
+
+// repositoryTags are the local tags of ref's repository, sorted.
+func (s *Server) repositoryTags(ctx context.Context, ref reference.Ref) ([]reference.Ref, error) {
+	imgs, err := s.images.List(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	var out []reference.Ref
+	for _, img := range imgs {
+		for _, n := range img.RepoTags {
+			if t, err := reference.Parse(n); err == nil && t.Repository() == ref.Repository() {
+				out = append(out, t)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out, nil
 }

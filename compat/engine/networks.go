@@ -210,7 +210,9 @@ func (s *Server) endpoints(ctx context.Context) ([]endpoint, error) {
 		if !ok || !sb.Ready() || sb.HostNetwork || sb.NoNetwork {
 			continue
 		}
-		out = append(out, endpoint{Container: c, Sandbox: sb, Network: sb.Network, Interface: cni.IfName, IPs: sb.IPs, Aliases: sb.Aliases})
+		if !sb.NetworkDetached {
+			out = append(out, endpoint{Container: c, Sandbox: sb, Network: sb.Network, Interface: cni.IfName, IPs: sb.IPs, Aliases: sb.Aliases})
+		}
 		for _, a := range sb.Networks {
 			out = append(out, endpoint{Container: c, Sandbox: sb, Network: a.Network, Interface: a.Interface, IPs: a.IPs, Aliases: a.Aliases})
 		}
@@ -493,7 +495,7 @@ func (s *Server) connectNetwork(w http.ResponseWriter, r *http.Request) error {
 	if n.Name == netHost || n.Name == netNone || sb.HostNetwork || sb.NoNetwork {
 		return errorf(errdefs.ErrPermissionDenied, "container cannot be disconnected from host network or connected to host network")
 	}
-	if dockerNetworkName(sb.Network) == n.Name || slices.ContainsFunc(sb.Networks, func(a store.NetworkAttachment) bool { return a.Network == n.CNI }) {
+	if dockerNetworkName(sb.Network) == n.Name && !sb.NetworkDetached || slices.ContainsFunc(sb.Networks, func(a store.NetworkAttachment) bool { return a.Network == n.CNI }) {
 		return errorf(errdefs.ErrPermissionDenied, "endpoint with name %s already exists in network %s", c.Key, n.Name)
 	}
 	if !sb.Ready() {
@@ -502,6 +504,9 @@ func (s *Server) connectNetwork(w http.ResponseWriter, r *http.Request) error {
 		return errorf(errdefs.ErrConflict, "container %s is being removed", c.ID)
 	}
 	creq := sandbox.ConnectRequest{Network: n.CNI}
+	if dockerNetworkName(sb.Network) == n.Name {
+		creq.Network = sb.Network // back onto the first network
+	}
 	if ep := req.EndpointConfig; ep != nil {
 		creq.Aliases = ep.Aliases
 		if ep.IPAMConfig != nil && ep.IPAMConfig.IPv4Address.IsValid() {
@@ -539,13 +544,17 @@ func (s *Server) disconnectNetwork(w http.ResponseWriter, r *http.Request) error
 	if n.Name == netHost || n.Name == netNone || sb.HostNetwork || sb.NoNetwork {
 		return errorf(errdefs.ErrPermissionDenied, "container cannot be disconnected from host network or connected to host network")
 	}
-	if dockerNetworkName(sb.Network) == n.Name {
-		return errorf(errdefs.ErrNotImplemented, "berth cannot take container %s off %s, the network it was created on", c.Key, n.Name)
-	}
-	if !slices.ContainsFunc(sb.Networks, func(a store.NetworkAttachment) bool { return a.Network == n.CNI }) {
+	first := dockerNetworkName(sb.Network) == n.Name && !sb.NetworkDetached
+	if !first && !slices.ContainsFunc(sb.Networks, func(a store.NetworkAttachment) bool { return a.Network == n.CNI }) {
 		return errorf(errdefs.ErrPermissionDenied, "container %s is not connected to network %s", c.ID, n.Name)
 	}
-	if err := s.pods.Disconnect(r.Context(), sb.ID, n.CNI); err != nil {
+	target := n.CNI
+	if first {
+		// The sandbox's own name for it ("" when docker's bridge fell
+		// back to the pod network).
+		target = sb.Network
+	}
+	if err := s.pods.Disconnect(r.Context(), sb.ID, target); err != nil {
 		return err
 	}
 	s.emit("network", "disconnect", n.ID, map[string]string{"name": n.Name, "container": c.ID, "type": "bridge"})

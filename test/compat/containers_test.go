@@ -17,6 +17,11 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-runtime/berth/test/testutil"
 )
 
 // waitFor polls cond (each poll runs docker commands) until it holds,
@@ -65,6 +70,11 @@ func TestContainerRunOutputAndExitCode(t *testing.T) {
 	}
 	if got := e.dockerIn("piped\n", "run", "--rm", "-i", "busybox", "cat"); got != "piped" {
 		t.Errorf("docker run -i with stdin: %q", got)
+	}
+	// An image that is not here yet: the CLI pulls it on create's 404.
+	e.reg.Push(t, "elsewhere:1", testutil.BusyboxImage(t))
+	if out := e.docker("run", "--rm", e.reg.Ref("elsewhere:1"), "echo", "pulled"); !strings.HasSuffix(out, "pulled") {
+		t.Errorf("docker run of an image to pull: %q", out)
 	}
 	if got := e.docker("ps", "-aq"); got != "" {
 		t.Errorf("--rm containers left behind: %q", got)
@@ -129,6 +139,13 @@ func TestContainerKillAndWait(t *testing.T) {
 	}
 	if errOut := e.dockerFails("kill", "sig"); !strings.Contains(errOut, "is not running") {
 		t.Errorf("kill of a stopped container: %q", errOut)
+	}
+	// The container's own stop signal and timeout.
+	e.docker("run", "-d", "--name", "usr1", "--stop-signal", "USR1", "--stop-timeout", "30", "busybox", "sh", "-c", "trap 'echo bye; exit 9' USR1; echo ready; while true; do sleep 0.1; done")
+	e.waitLogs("usr1", "ready")
+	e.docker("stop", "usr1")
+	if got := e.docker("inspect", "--format", "{{.State.ExitCode}} {{.Config.StopSignal}} {{.Config.StopTimeout}}", "usr1"); got != "9 USR1 30" {
+		t.Errorf("stop with the container's stop signal: %q", got)
 	}
 	e.docker("run", "-d", "--name", "eight", "busybox", "sh", "-c", "sleep 0.2; exit 8")
 	if got := e.docker("wait", "eight"); got != "8" {
@@ -271,6 +288,20 @@ func TestContainerListFilters(t *testing.T) {
 	}
 	if got := e.docker("ps", "-a", "--filter", "name=delta", "--format", "{{.Status}}"); got != "Created" {
 		t.Errorf("status of delta: %q", got)
+	}
+	// Sizes: the writable layer, and with the image's.
+	e.docker("run", "--name", "writer", "busybox", "dd", "if=/dev/zero", "of=/blob", "bs=1024", "count=1024")
+	sizes := strings.Fields(e.docker("inspect", "--size", "--format", "{{.SizeRw}} {{.SizeRootFs}}", "writer"))
+	if len(sizes) != 2 {
+		t.Fatalf("inspect --size: %q", sizes)
+	}
+	rw, _ := strconv.Atoi(sizes[0])
+	rootfs, _ := strconv.Atoi(sizes[1])
+	if rw < 1<<20 || rootfs <= rw {
+		t.Errorf("SizeRw %d SizeRootFs %d, want at least the 1 MiB written, and more", rw, rootfs)
+	}
+	if got := e.docker("ps", "-a", "--size", "--filter", "name=writer", "--format", "{{.Size}}"); !strings.Contains(got, "MB (virtual ") {
+		t.Errorf("docker ps --size: %q", got)
 	}
 	if errOut := e.dockerFails("ps", "--filter", "colour=red"); !strings.Contains(errOut, "invalid filter 'colour'") {
 		t.Errorf("unknown filter: %q", errOut)
@@ -660,5 +691,57 @@ func TestContainerPrune(t *testing.T) {
 	e.docker("container", "prune", "-f")
 	if got := strings.Join(strings.Fields(e.docker("ps", "-a", "--format", "{{.Names}}")), " "); got != "running" {
 		t.Errorf("after prune: %q, want only the running container", got)
+	}
+}
+
+func TestContainerCRIContainersShown(t *testing.T) {
+	e := newEngine(t, "")
+	conn, err := grpc.NewClient("unix://"+e.CRISocket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	rt := runtimeapi.NewRuntimeServiceClient(conn)
+	ctx := context.Background()
+	pod := &runtimeapi.PodSandboxConfig{
+		Metadata:     &runtimeapi.PodSandboxMetadata{Name: "web", Namespace: "shop", Uid: "uid-1", Attempt: 0},
+		Hostname:     "web",
+		LogDirectory: t.TempDir(),
+		Linux:        &runtimeapi.LinuxPodSandboxConfig{},
+	}
+	sb, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: pod})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: sb.PodSandboxId}); err != nil {
+			t.Errorf("RemovePodSandbox: %v", err)
+		}
+	})
+	ctr, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sb.PodSandboxId, SandboxConfig: pod, Config: &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "app", Attempt: 2},
+		Image:    &runtimeapi.ImageSpec{Image: "busybox"},
+		Command:  []string{"sh", "-c", "echo from-kubernetes; exec sleep 1000"},
+		LogPath:  "app.log",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: ctr.ContainerId}); err != nil {
+		t.Fatal(err)
+	}
+	name := "k8s_app_web_shop_uid-1_2"
+	if got := e.docker("ps", "--format", "{{.ID}} {{.Names}}"); got != ctr.ContainerId[:12]+" "+name {
+		t.Errorf("docker ps shows the CRI's container as %q, want dockershim's name %s", got, name)
+	}
+	e.waitLogs(name, "from-kubernetes")
+	if got := e.docker("inspect", "--format", "{{.Name}} {{.State.Status}} {{.Id}}", name); got != "/"+name+" running "+ctr.ContainerId {
+		t.Errorf("docker inspect of the CRI's container: %q", got)
+	}
+	// And the CRI still does not see docker's.
+	e.docker("run", "-d", "--name", "dockers", "busybox", "sleep", "1000")
+	list, err := rt.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
+	if err != nil || len(list.Containers) != 1 || list.Containers[0].Id != ctr.ContainerId {
+		t.Errorf("the CRI lists %v (%v), want only its own container", list.GetContainers(), err)
 	}
 }

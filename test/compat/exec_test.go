@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -59,6 +60,7 @@ func (e *engine) exitCode(stdin string, args ...string) (int, string, string) {
 
 func TestExec(t *testing.T) {
 	e := newExecEngine(t)
+	since := strconv.FormatInt(time.Now().Unix()-1, 10)
 	e.docker("run", "-d", "--name", "ctr", "-e", "FROM_RUN=yes", e.Busybox, "sleep", "1000")
 
 	if got := e.docker("exec", "ctr", "echo", "hello"); got != "hello" {
@@ -93,14 +95,31 @@ func TestExec(t *testing.T) {
 		code, out, _ := e.exitCode("", "exec", "ctr", "cat", "/tmp/detached")
 		return code == 0 && out == "done\n"
 	})
-	// A missing command: docker's 126/127.
-	if code, _, _ := e.exitCode("", "exec", "ctr", "/no/such/binary"); code != 126 && code != 127 {
-		t.Errorf("exec of a missing binary: exit %d, want 126 or 127", code)
+	// What cannot start exits 126, with the reason on stderr once.
+	for _, args := range [][]string{{"ctr", "/no/such/binary"}, {"-w", "/no/such/dir", "ctr", "true"}, {"-u", "nosuch", "ctr", "true"}} {
+		code, _, errOut := e.exitCode("", append([]string{"exec"}, args...)...)
+		if code != 126 || errOut == "" || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("docker exec %v: exit %d, stderr %q; want 126 and one line", args, code, errOut)
+		}
+	}
+	if _, _, errOut := e.exitCode("", "exec", "-u", "nosuch", "ctr", "true"); errOut != "unable to find user nosuch: no matching entries in passwd file\n" {
+		t.Errorf("docker exec -u nosuch: %q", errOut)
 	}
 
-	// Inspect of an exec through the API: the CLI has no command for it,
-	// but its exit code comes from there; the pid is a host pid.
-	e.docker("exec", "ctr", "true")
+	// docker's events of an exec.
+	until := strconv.FormatInt(time.Now().Unix()+1, 10)
+	events := e.docker("events", "--since", since, "--until", until, "--filter", "container=ctr", "--format", "{{.Action}} {{.Actor.Attributes.exitCode}}")
+	for _, want := range []string{"exec_create: echo hello", "exec_start: echo hello", "exec_die 7"} {
+		if !strings.Contains(events, want) {
+			t.Errorf("docker events: no %q in\n%s", want, events)
+		}
+	}
+
+	e.docker("pause", "ctr")
+	if msg := e.dockerFails("exec", "ctr", "true"); !strings.Contains(msg, "is paused, unpause the container before exec") {
+		t.Errorf("exec on a paused container: %q", msg)
+	}
+	e.docker("unpause", "ctr")
 
 	e.docker("stop", "-t", "0", "ctr")
 	if msg := e.dockerFails("exec", "ctr", "true"); !strings.Contains(msg, "is not running") {
@@ -225,6 +244,24 @@ func TestTopAndStats(t *testing.T) {
 	}
 	if n, err := strconv.Atoi(f[5]); err != nil || n != 1 {
 		t.Errorf("docker stats: PIDs %q, want 1 (sleep)", f[5])
+	}
+
+	// The API's figures: docker's keys, cgroup v1 or v2.
+	var st container.StatsResponse
+	e.apiJSON("GET", "/containers/ctr/stats?stream=false", "", &st)
+	if st.PreRead.IsZero() || st.CPUStats.SystemUsage == 0 || st.CPUStats.CPUUsage.TotalUsage == 0 || st.CPUStats.OnlineCPUs == 0 {
+		t.Errorf("stats?stream=false: cpu %+v, preread %v", st.CPUStats, st.PreRead)
+	}
+	if st.MemoryStats.Usage == 0 || st.MemoryStats.Limit == 0 || len(st.MemoryStats.Stats) == 0 {
+		t.Errorf("stats: memory %+v", st.MemoryStats)
+	}
+	if _, ok := st.Networks["eth0"]; !ok || st.PidsStats.Current != 1 || st.Name != "/ctr" {
+		t.Errorf("stats: networks %v, pids %+v, name %q", st.Networks, st.PidsStats, st.Name)
+	}
+	st = container.StatsResponse{}
+	e.apiJSON("GET", "/containers/ctr/stats?stream=false&one-shot=true", "", &st)
+	if !st.PreRead.IsZero() || st.Read.IsZero() {
+		t.Errorf("stats one-shot: read %v, preread %v", st.Read, st.PreRead)
 	}
 
 	e.docker("stop", "-t", "0", "ctr")
