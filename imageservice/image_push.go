@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	gremote "github.com/google/go-containerregistry/pkg/v1/remote"
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
@@ -18,9 +19,10 @@ import (
 // Push progress statuses, worded as docker words them; Progress.Layer is
 // the layer's diff ID.
 const (
-	StatusPreparing = "Preparing"
-	StatusPushing   = "Pushing"
-	StatusPushed    = "Pushed"
+	StatusPreparing   = "Preparing"
+	StatusPushing     = "Pushing"
+	StatusPushed      = "Pushed"
+	StatusLayerExists = "Layer already exists"
 )
 
 // PushOptions are a push's optional inputs.
@@ -86,6 +88,14 @@ func (s *Service) Push(ctx context.Context, name string, opts PushOptions) (Push
 	for i, l := range layers {
 		diffID := digest.Digest(cfg.RootFS.DiffIDs[i].String())
 		g.Go(func() error {
+			if d, err := l.Digest(); err == nil {
+				if rl, err := gremote.Layer(ep.Ref.Context().Digest(d.String()), append(append([]gremote.Option{}, wopts...), gremote.WithContext(gctx))...); err == nil {
+					if ok, _ := partial.Exists(rl); ok {
+						report(Progress{Layer: diffID, Status: StatusLayerExists})
+						return nil
+					}
+				}
+			}
 			size, _ := l.Size()
 			updates := make(chan v1.Update, 16)
 			done := make(chan struct{})

@@ -4,7 +4,7 @@
 //
 // Storage, under Options.Root:
 //
-//	content/blobs/sha256/<hex>   manifests, indexes, configs (verified, atomic)
+//	content/blobs/sha256/<hex>   manifests, indexes, configs, layer blobs (verified, atomic)
 //	snapshots/<n>/fs             an unpacked layer, one overlay lower dir
 //	snapshots/tmp/               layers being unpacked
 //

@@ -166,9 +166,9 @@ func (m *Manager) ExtractToDir(ctx context.Context, id, p string, r io.Reader, o
 	}
 	if res.readOnly {
 		if res.inMount {
-			return fmt.Errorf("mounted volume is marked read-only: %w", errdefs.ErrInvalidArgument)
+			return invalid("mounted volume is marked read-only")
 		}
-		return fmt.Errorf("container rootfs is marked read-only: %w", errdefs.ErrInvalidArgument)
+		return invalid("container rootfs is marked read-only")
 	}
 	opts := &archive.TarOptions{NoOverwriteDirNonDir: o.NoOverwriteDirNonDir}
 	if o.CopyUIDGID && (c.UID != 0 || c.GID != 0) {
@@ -323,9 +323,12 @@ func (m *Manager) containerPath(c store.Container, abs string) (string, error) {
 }
 
 // bundleMounts are the container's bind mounts whose source is there,
-// from its OCI spec.
+// from its OCI spec (none when the bundle is gone, after a host restart).
 func bundleMounts(c store.Container) ([]specs.Mount, error) {
 	spec, err := readSpec(c)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -355,6 +358,13 @@ func readSpec(c store.Container) (*specs.Spec, error) {
 	}
 	return &spec, nil
 }
+
+// invalid is a refusal in docker's own words, wrapping
+// errdefs.ErrInvalidArgument without adding its text.
+type invalid string
+
+func (e invalid) Error() string { return string(e) }
+func (e invalid) Unwrap() error { return errdefs.ErrInvalidArgument }
 
 // pathError is the error of a container path that cannot be read.
 func pathError(p string, err error) error {

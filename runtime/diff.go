@@ -16,6 +16,7 @@ import (
 
 	"github.com/moby/go-archive"
 	"github.com/moby/go-archive/compression"
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/store"
@@ -255,10 +256,30 @@ func (m *Manager) mountPoints(c store.Container) []string {
 
 // lowerDirs are the image layers under the container's writable layer,
 // top first.
+// When the image record is gone (removed by force while the container
+// kept its layers), they are read from the mounted overlay's options.
 func (m *Manager) lowerDirs(ctx context.Context, c store.Container) ([]string, error) {
 	img, err := m.images.Get(ctx, c.ImageID.String())
-	if err != nil {
-		return nil, fmt.Errorf("the image of container %s: %w", c.ID, err)
+	if err == nil {
+		return m.images.SnapshotDirs(ctx, img)
 	}
-	return m.images.SnapshotDirs(ctx, img)
+	if lowers := mountedLowers(m.rootfs(c)); len(lowers) > 0 {
+		return lowers, nil
+	}
+	return nil, fmt.Errorf("the image of container %s: %w", c.ID, err)
+}
+
+// mountedLowers are the lower directories of the overlay mounted at
+// target, top first (none if it is not an overlay mount).
+func mountedLowers(target string) []string {
+	infos, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(target))
+	if err != nil || len(infos) == 0 || infos[len(infos)-1].FSType != "overlay" {
+		return nil
+	}
+	for _, opt := range strings.Split(infos[len(infos)-1].VFSOptions, ",") {
+		if v, ok := strings.CutPrefix(opt, "lowerdir="); ok {
+			return strings.Split(v, ":")
+		}
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-runtime/berth/runtime/rootfs"
 	"github.com/berth-runtime/berth/test/testutil"
 )
 
@@ -204,5 +205,25 @@ func TestLayerWhiteouts(t *testing.T) {
 	}
 	if diff := cmp.Diff(wantTar, tarNames(t, r)); diff != "" {
 		t.Errorf("layer entries (-want +got):\n%s", diff)
+	}
+}
+
+// TestMountedLowers reads an overlay's layers back from its mount.
+func TestMountedLowers(t *testing.T) {
+	testutil.RequiresRoot(t)
+	dir := t.TempDir()
+	l1, l2 := filepath.Join(dir, "l1"), filepath.Join(dir, "l2")
+	os.MkdirAll(l1, 0o755)
+	os.MkdirAll(l2, 0o755)
+	target := filepath.Join(dir, "merged")
+	if err := rootfs.Mount(target, []string{l1, l2}, filepath.Join(dir, "upper"), filepath.Join(dir, "work"), nil); err != nil {
+		t.Fatal(err)
+	}
+	defer rootfs.Unmount(target)
+	if diff := cmp.Diff([]string{l1, l2}, mountedLowers(target)); diff != "" {
+		t.Errorf("lowers (-want +got):\n%s", diff)
+	}
+	if got := mountedLowers(dir); got != nil {
+		t.Errorf("lowers of a directory that is no overlay: %v", got)
 	}
 }

@@ -104,6 +104,9 @@ func (s *Server) execCreate(w http.ResponseWriter, r *http.Request) error {
 	if runtime.StateOf(c) != runtime.Running {
 		return errorf(errdefs.ErrConflict, "container %s is not running", c.ID)
 	}
+	if c.Paused {
+		return errorf(errdefs.ErrConflict, "container %s is paused, unpause the container before exec", c.ID)
+	}
 	if req.DetachKeys != "" {
 		if _, err := parseDetachKeys(req.DetachKeys); err != nil {
 			return err
@@ -143,6 +146,10 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 	if runtime.StateOf(c) != runtime.Running {
 		e.mu.Unlock()
 		return errorf(errdefs.ErrConflict, "container %s is not running", c.ID)
+	}
+	if c.Paused {
+		e.mu.Unlock()
+		return errorf(errdefs.ErrConflict, "container %s is paused, unpause the container before exec", c.ID)
 	}
 	e.started = true
 	e.mu.Unlock()

@@ -40,6 +40,7 @@ func (s *Server) restartPolicies(ctx context.Context) {
 		return
 	}
 	rs := &restarter{s: s, backoff: map[string]time.Duration{}, pending: map[string]uint64{}}
+	s.restarts = rs
 	sub := s.events.Subscribe()
 	if cs, err := s.containers.Match(ctx, runtime.ContainerFilter{Origin: store.OriginDocker}); err == nil {
 		for _, c := range cs {
@@ -189,6 +190,35 @@ func (rs *restarter) restart(ctx context.Context, id string, gen uint64, schedul
 		return
 	}
 	s.log.Debug("restart policy: container started again", "container", id[:12], "name", c.Key, "policy", c.RestartPolicy.Name, "restartCount", c.RestartCount)
+}
+
+// cancelRestart drops the restart a policy scheduled for container id
+// (exited, waiting out its back-off: docker's "restarting"), and reports
+// whether there was one. `docker stop`/`kill` of such a container call it,
+// as docker's cancel their restart manager.
+func (s *Server) cancelRestart(id string) bool {
+	rs := s.restarts
+	if rs == nil {
+		return false
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	_, pending := rs.pending[id]
+	delete(rs.pending, id)
+	return pending
+}
+
+// restarting reports whether container id waits out a restart back-off
+// (docker's State.Restarting and status "restarting").
+func (s *Server) restarting(id string) bool {
+	rs := s.restarts
+	if rs == nil {
+		return false
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	_, pending := rs.pending[id]
+	return pending
 }
 
 // forget drops what is remembered of a container that will not be

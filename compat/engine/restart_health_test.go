@@ -89,3 +89,17 @@ func TestApplyHealthResult(t *testing.T) {
 		t.Errorf("log keeps %d entries ending %v, want the last %d", len(h.Log), h.Log[len(h.Log)-1].Start, healthLogEntries)
 	}
 }
+
+func TestCancelRestart(t *testing.T) {
+	s := &Server{}
+	if s.cancelRestart("c1") || s.restarting("c1") {
+		t.Fatal("no restarter yet, yet a restart pending")
+	}
+	s.restarts = &restarter{s: s, backoff: map[string]time.Duration{}, pending: map[string]uint64{"c1": 7}}
+	if !s.restarting("c1") || s.restarting("c2") {
+		t.Error("restarting: want c1 only")
+	}
+	if !s.cancelRestart("c1") || s.restarting("c1") || s.cancelRestart("c1") {
+		t.Error("cancelRestart: want c1's pending restart dropped once")
+	}
+}

@@ -85,6 +85,8 @@ type Server struct {
 	started    time.Time
 	// journal keeps recent docker events for /events (events.go).
 	journal *journal
+	// restarts carries out restart policies (restart.go); nil until Start.
+	restarts *restarter
 	// dns runs the user networks' DNS servers (dns.go).
 	dns dnsRegistry
 	// execs are the exec instances (exec.go).

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	goruntime "runtime"
 	"slices"
 	"strings"
@@ -58,6 +59,9 @@ func (s *Server) getInfo(w http.ResponseWriter, r *http.Request) error {
 		SecurityOptions:    securityOptions(),
 		CDISpecDirs:        []string{},
 	}
+	if p := initBinary(); p != "" {
+		info.InitBinary = filepath.Base(p)
+	}
 	if info.CgroupDriver == "" {
 		info.CgroupDriver = "cgroupfs"
 	}
@@ -106,6 +110,8 @@ func (s *Server) getInfo(w http.ResponseWriter, r *http.Request) error {
 		info.Containers = len(cs)
 		for _, c := range cs {
 			switch {
+			case runtime.StateOf(c) == runtime.Running && c.Paused:
+				info.ContainersPaused++
 			case runtime.StateOf(c) == runtime.Running:
 				info.ContainersRunning++
 			default:

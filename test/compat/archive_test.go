@@ -76,6 +76,17 @@ func TestCopy(t *testing.T) {
 		t.Errorf("/etc/passwd copied out: %q", got)
 	}
 
+	// -a gives the files the container's user.
+	e.docker("run", "-d", "--name", "asuser", "-u", "1234:5678", e.Busybox, "sleep", "1000")
+	e.docker("cp", "-a", src, "asuser:/tmp/owned.txt")
+	e.docker("cp", src, "asuser:/tmp/plain.txt")
+	if got := e.docker("exec", "asuser", "stat", "-c", "%u:%g", "/tmp/owned.txt"); got != "1234:5678" {
+		t.Errorf("cp -a: owner %q, want the container's user", got)
+	}
+	if got := e.docker("exec", "asuser", "stat", "-c", "%u", "/tmp/plain.txt"); got == "1234" {
+		t.Errorf("cp without -a: owner %q", got)
+	}
+
 	// Tar streams both ways.
 	out := e.docker("cp", "ctr:/tmp/tree/sub", "-")
 	if got := tarEntries(t, []byte(out+"\n")); got["sub/f"] != "deep" {
@@ -113,6 +124,17 @@ func TestCopy(t *testing.T) {
 	if msg := e.dockerFails("cp", src, "nosuch:/tmp"); !strings.Contains(msg, "No such container") {
 		t.Errorf("cp into an unknown container: %q", msg)
 	}
+
+	// Read-only roots and volumes refuse copies in, with docker's words.
+	rovol := t.TempDir()
+	e.docker("run", "-d", "--read-only", "--name", "ro", "-v", rovol+":/data:ro", e.Busybox, "sleep", "1000")
+	if msg := e.dockerFails("cp", src, "ro:/tmp/"); !strings.Contains(msg, "Error response from daemon: container rootfs is marked read-only\n") {
+		t.Errorf("cp into a read-only rootfs: %q", msg)
+	}
+	if msg := e.dockerFails("cp", src, "ro:/data/"); !strings.Contains(msg, "Error response from daemon: mounted volume is marked read-only\n") {
+		t.Errorf("cp into a read-only volume: %q", msg)
+	}
+	e.docker("cp", "ro:/etc/passwd", filepath.Join(host, "ro-passwd"))
 
 	// A stopped container still has its files.
 	e.docker("stop", "-t", "0", "ctr")

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -113,6 +114,12 @@ func TestExec(t *testing.T) {
 			t.Errorf("docker events: no %q in\n%s", want, events)
 		}
 	}
+
+	e.docker("pause", "ctr")
+	if msg := e.dockerFails("exec", "ctr", "true"); !strings.Contains(msg, "is paused, unpause the container before exec") {
+		t.Errorf("exec on a paused container: %q", msg)
+	}
+	e.docker("unpause", "ctr")
 
 	e.docker("stop", "-t", "0", "ctr")
 	if msg := e.dockerFails("exec", "ctr", "true"); !strings.Contains(msg, "is not running") {
@@ -237,6 +244,24 @@ func TestTopAndStats(t *testing.T) {
 	}
 	if n, err := strconv.Atoi(f[5]); err != nil || n != 1 {
 		t.Errorf("docker stats: PIDs %q, want 1 (sleep)", f[5])
+	}
+
+	// The API's figures: docker's keys, cgroup v1 or v2.
+	var st container.StatsResponse
+	e.apiJSON("GET", "/containers/ctr/stats?stream=false", "", &st)
+	if st.PreRead.IsZero() || st.CPUStats.SystemUsage == 0 || st.CPUStats.CPUUsage.TotalUsage == 0 || st.CPUStats.OnlineCPUs == 0 {
+		t.Errorf("stats?stream=false: cpu %+v, preread %v", st.CPUStats, st.PreRead)
+	}
+	if st.MemoryStats.Usage == 0 || st.MemoryStats.Limit == 0 || len(st.MemoryStats.Stats) == 0 {
+		t.Errorf("stats: memory %+v", st.MemoryStats)
+	}
+	if _, ok := st.Networks["eth0"]; !ok || st.PidsStats.Current != 1 || st.Name != "/ctr" {
+		t.Errorf("stats: networks %v, pids %+v, name %q", st.Networks, st.PidsStats, st.Name)
+	}
+	st = container.StatsResponse{}
+	e.apiJSON("GET", "/containers/ctr/stats?stream=false&one-shot=true", "", &st)
+	if !st.PreRead.IsZero() || st.Read.IsZero() {
+		t.Errorf("stats one-shot: read %v, preread %v", st.Read, st.PreRead)
 	}
 
 	e.docker("stop", "-t", "0", "ctr")

@@ -271,7 +271,7 @@ func TestImageImportCommitPushPrune(t *testing.T) {
 	}
 	e.docker("tag", "noted:1", reg.Ref("team/noted:2"))
 	out = e.docker("push", "--all-tags", reg.Host+"/team/noted")
-	for _, want := range []string{"1: digest: sha256:", "2: digest: sha256:"} {
+	for _, want := range []string{"1: digest: sha256:", "2: digest: sha256:", "Layer already exists"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("push --all-tags: no %q in\n%s", want, out)
 		}

@@ -209,4 +209,20 @@ func TestNetworkConnectDisconnect(t *testing.T) {
 	if err == nil && strings.Contains(out, ip) {
 		t.Errorf("boxy still resolves after disconnect:\n%s", out)
 	}
+
+	// The network the container was made on comes off and back.
+	e.docker("network", "disconnect", "net1", "box")
+	if out := e.docker("exec", "box", "cat", "/proc/net/dev"); strings.Contains(out, "eth0") {
+		t.Errorf("box still has eth0 after disconnecting net1:\n%s", out)
+	}
+	if n := e.inspectNetwork("net1"); len(n.Containers) != 0 {
+		t.Errorf("net1's containers after disconnect: %+v", n.Containers)
+	}
+	e.docker("network", "connect", "--alias", "again", "net1", "box")
+	if out := e.docker("exec", "box", "ip", "addr", "show", "eth0"); !strings.Contains(out, fmt.Sprintf("10.214.%d.", e.Slot)) {
+		t.Errorf("eth0 after connecting net1 again:\n%s", out)
+	}
+	if out := e.docker("run", "--rm", "--network", "net1", "busybox", "nslookup", "again"); !strings.Contains(out, fmt.Sprintf("10.214.%d.", e.Slot)) {
+		t.Errorf("nslookup again on net1:\n%s", out)
+	}
 }

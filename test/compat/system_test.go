@@ -91,7 +91,14 @@ func TestSystemDF(t *testing.T) {
 	if len(du.Images) != 1 || du.Images[0].Containers != 1 || du.Images[0].Size <= 0 || du.LayersSize < du.Images[0].Size {
 		t.Errorf("images: %+v, layers %d", du.Images, du.LayersSize)
 	}
-	if got := e.docker("info", "--format", "{{.Containers}} {{.ContainersRunning}} {{.ContainersStopped}} {{.Images}}"); got != "1 0 1 1" {
-		t.Errorf("docker info counts (containers, running, stopped, images): %s, want 1 0 1 1", got)
+	if got := e.docker("info", "--format", "{{.Containers}} {{.ContainersRunning}} {{.ContainersPaused}} {{.ContainersStopped}} {{.Images}}"); got != "1 0 0 1 1" {
+		t.Errorf("docker info counts (containers, running, paused, stopped, images): %s, want 1 0 0 1 1", got)
 	}
+	e.docker("run", "-d", "--name", "frozen", "busybox", "sleep", "1000")
+	e.docker("run", "-d", "--name", "busy", "busybox", "sleep", "1000")
+	e.docker("pause", "frozen")
+	if got := e.docker("info", "--format", "{{.Containers}} {{.ContainersRunning}} {{.ContainersPaused}} {{.ContainersStopped}}"); got != "3 1 1 1" {
+		t.Errorf("docker info counts (containers, running, paused, stopped): %s, want 3 1 1 1", got)
+	}
+	e.docker("unpause", "frozen")
 }
